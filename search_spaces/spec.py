@@ -1,0 +1,72 @@
+"""Typed shapes of a study definition. Study modules fill these with data, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical parameter."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LogUniform:
+    """A float drawn on a log scale in [low, high]."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A float drawn uniformly in [low, high]."""
+
+    low: float
+    high: float
+
+
+Param = Choice | LogUniform | Uniform
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """ASHA settings; the time unit is the epoch (one report per epoch)."""
+
+    grace_period: int = 1
+    """Epochs every trial runs before it can be stopped (>= 1)."""
+    reduction_factor: int = 2
+    """ASHA keeps 1/reduction_factor of the trials at each rung."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A named study: what to vary, what to maximise, how many trials per scale."""
+
+    name: str
+    """Registry name, e.g. lora_sweep."""
+    description: str
+    """One line shown by `study list`."""
+    base: dict[str, Any]
+    """TrialConfig overrides applied to the scale preset before sampling."""
+    space: dict[str, Param]
+    """Optuna search space: TrialConfig field -> distribution."""
+    samples: dict[str, int]
+    """Default number of trials per scale; a scale missing here is not offered."""
+    points_to_evaluate: tuple[dict[str, Any], ...] = ()
+    """Configurations evaluated first, in order (e.g. the paper's table rows)."""
+    metric: str = "overall"
+    """Reported metric that the search maximises or minimises."""
+    mode: str = "max"
+    """max | min."""
+    scheduler: Scheduler | None = field(default_factory=Scheduler)
+    """ASHA settings, or None for no early stopping."""
+    kind: str = "train"
+    """train: each trial trains (run_trial). merge: each trial merges saved adapters."""
+    includes: tuple[str, ...] = ()
+    """For a suite: the studies it runs, in order (then space and samples are unused)."""
+    paper_table: str = ""
+    """Which table/figure of the paper the study regenerates (for reports)."""

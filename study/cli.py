@@ -1,0 +1,202 @@
+"""`python -m study list | train | run | report | predict | bench`: this module only wires.
+
+Every user error ends as one line on stderr and exit code 2, before any training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from study.errors import UserError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line (not usage + error)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", default="cpu", help="smoke | cpu | paper (default: cpu)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set r=64 --set targets=all_linear (repeatable)",
+    )
+    p.add_argument(
+        "--model-path",
+        default="",
+        metavar="DIR",
+        help="local BERT folder (default: $PEFT_STUDY_MODEL_PATH or the embedded all-MiniLM-L6-v2)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default="",
+        metavar="DIR",
+        help="folder with the minBERT-layout files (default: $PEFT_STUDY_DATA_DIR or data/)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m study",
+        description=(
+            "Hyperparameter studies of parameter-efficient fine-tuning for a multi-task BERT "
+            "(SST, Quora, STS). Start with `list`, then `run lora_sweep`."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="list the named studies with their trial counts per scale")
+
+    p = sub.add_parser(
+        "train",
+        help="train and evaluate one trial in-process (no Ray)",
+        description="Train one config and print its dev metrics as a JSON line.",
+    )
+    _common(p)
+    p.add_argument(
+        "--out", default="", metavar="DIR", help="run folder (default: runs/train/<time>)"
+    )
+
+    p = sub.add_parser(
+        "run",
+        help="run a named study on Ray Tune + Optuna",
+        description="Run a named study: Ray Tune schedules, Optuna proposes, ASHA stops early.",
+    )
+    p.add_argument("study", help="study name (see `list`)")
+    _common(p)
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="number of trials (default: the study's for the scale)",
+    )
+    p.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=None,
+        help="CPUs per trial (default: all CPUs / max-concurrent)",
+    )
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs per trial, fractions allowed (e.g. 0.25)",
+    )
+    p.add_argument(
+        "--max-concurrent", type=int, default=None, help="trials at once (default: 1 on CPU)"
+    )
+    p.add_argument(
+        "--address", default="", help="join a Ray cluster: auto | HOST:PORT | ray://HOST:PORT"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted study in the same folder"
+    )
+    p.add_argument("--out", default="", metavar="DIR", help="study folder (default: runs/NAME)")
+    p.add_argument(
+        "--objectives",
+        default="overall",
+        help="overall | overall,params_pct (multi-objective, no ASHA)",
+    )
+    p.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        help="dashboard bind address for a local Ray (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=8265,
+        help="dashboard port for a local Ray (default 8265)",
+    )
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from search_spaces import load_study, study_names
+
+    print(f"{'study':<16} {'smoke':>5} {'cpu':>5} {'paper':>6}  description")
+    for name in study_names():
+        spec = load_study(name)
+        counts = [str(spec.samples.get(s, "-")) for s in ("smoke", "cpu", "paper")]
+        print(f"{name:<16} {counts[0]:>5} {counts[1]:>5} {counts[2]:>6}  {spec.description}")
+    return 0
+
+
+def base_config(args: argparse.Namespace, study_base: dict | None = None):  # noqa: ANN201
+    """Scale preset -> study base -> --model-path/--data-dir -> --set, all validated."""
+    from study.config import parse_assignments
+    from study.scales import scale_config
+
+    config = scale_config(args.scale)
+    if study_base:
+        config = config.replace(**study_base)
+    paths = {k: v for k, v in (("model_path", args.model_path), ("data_dir", args.data_dir)) if v}
+    if paths:
+        config = config.replace(
+            **{k: str(Path(v).expanduser().resolve()) for k, v in paths.items()}
+        )
+    return config.replace(**parse_assignments(args.sets))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from study.preflight import preflight
+    from study.trial import run_trial
+
+    config = base_config(args)
+    preflight(config)
+    out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}")
+    print(
+        f"training {config.method} ({config.mode}, scale {config.scale}) -> {out}", file=sys.stderr
+    )
+    metrics = run_trial(config, report=None, run_dir=out, progress=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    keys = (
+        "sst",
+        "para",
+        "sts",
+        "overall",
+        "params_pct",
+        "adapter_pct",
+        "seconds",
+        "precision",
+        "adapter_dir",
+    )
+    print(json.dumps({k: metrics[k] for k in keys}))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from study.tune import run_study
+
+    return run_study(args)
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "run": cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

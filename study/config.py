@@ -1,0 +1,239 @@
+"""The frozen, typed config every layer speaks. Dicts appear only at the Ray/Optuna edge.
+
+A config is built as: defaults -> scale preset -> study base -> `--set` overrides -> sampled
+parameters. Each step goes through `TrialConfig.replace`, so every value is validated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+from study.errors import ConfigError
+
+TASKS = ("sst", "para", "sts")
+METHODS = ("full", "lora", "dora")
+# peft matches a target name against the end of each module path.
+TARGET_MODULES = {
+    "qkv": ("query", "key", "value"),
+    "attn": ("query", "key", "value", "attention.output.dense"),
+    "all_linear": (
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ),
+}
+BIASES = ("none", "all")
+MODES = ("single_task", "sequential")
+HEAD_DESIGNS = (1, 2, 3)
+POOLINGS = ("cls", "mean")
+PRECISIONS = ("fp32", "bf16", "auto")
+FAULTS = ("", "nan", "raise")
+# Learning rates used when `lr` is not set. The paper uses 1e-5 for all methods with
+# 10 epochs on all data; adapters start from zero and need a larger step at small scales.
+DEFAULT_LR = {"full": 5e-5, "lora": 1e-3, "dora": 1e-3}
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One trial of the study: model, adapter, heads, training recipe and data sizes."""
+
+    method: str = "lora"
+    """full | lora | dora. full trains every encoder weight; lora/dora train peft adapters."""
+    r: int = 16
+    """LoRA rank (ignored by full)."""
+    alpha: float | None = None
+    """LoRA alpha. None means 2*r, so the scaling alpha/r is 2 at every rank and an r sweep
+    compares rank, not step size."""
+    lora_dropout: float = 0.1
+    """Dropout on the LoRA input path (peft's lora_dropout)."""
+    targets: str = "qkv"
+    """qkv (query, key, value) | attn (qkv + attention output) | all_linear (all six linear
+    layers of every encoder block; never the pooler or the heads)."""
+    bias: str = "none"
+    """none | all: with all, every bias of the encoder is trainable too."""
+    head_design: int = 3
+    """Last layer for Para and STS: 1 (Eq. 1), 2 (Eq. 2) or 3 (Eq. 3, joint encoding)."""
+    proj_dim: int = 64
+    """d, the projection size of W1, W2 in Eq. 2 and 3."""
+    pooling: str = "cls"
+    """Sentence vector B(x): cls (the paper's [CLS] token) | mean (mean over tokens)."""
+    mode: str = "single_task"
+    """single_task: one adapter + head per task, trained on its task (Table 2).
+    sequential: one model; epochs > tasks in task_order > batches (Sec. 4.1.2)."""
+    task_order: tuple[str, ...] = TASKS
+    """Order of tasks inside each epoch; a permutation of sst, para, sts."""
+    lr: float | None = None
+    """Encoder/adapter learning rate. None means the method's default (DEFAULT_LR)."""
+    head_lr: float = 1e-3
+    """Learning rate of the task heads, which start from random weights."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    dropout: float = 0.3
+    """Dropout on the sentence vector before every head (the paper's 0.3)."""
+    batch_size: int = 32
+    """Examples per training batch (the paper's 32)."""
+    epochs: int = 2
+    """Passes over each task's training subsample; metrics are reported after each."""
+    max_len: int = 128
+    """Token limit per sequence (a joint pair counts as one sequence)."""
+    train_per_task: int = 800
+    """Training examples per task, a seeded subsample; 0 means all."""
+    dev_per_task: int = 600
+    """Dev examples per task used for evaluation, a seeded subsample; 0 means all."""
+    data_seed: int = 0
+    """Seed of the subsample, shared by all trials of a study so they see the same data."""
+    seed: int = 0
+    """Seed of initialisation, dropout and batch order."""
+    precision: str = "auto"
+    """fp32 | bf16 | auto: bf16 autocast where the hardware has fast bf16 (CPU avx512_bf16 or
+    AMX, CUDA Ampere+), else fp32. `study bench` shows bf16 and fp32 agree within 0.01."""
+    threads: int = 0
+    """torch threads for this trial; 0 leaves torch's default. Ray sets it to the trial's CPUs."""
+    model_path: str = ""
+    """Local BERT checkpoint folder; empty means the embedded all-MiniLM-L6-v2."""
+    data_dir: str = ""
+    """Folder with the minBERT-layout files; empty means the project's data/."""
+    scale: str = "cpu"
+    """Label of the scale preset this config came from (smoke | cpu | paper)."""
+    inject_fault: str = ""
+    """Testing hook: nan makes the first loss NaN, raise raises in the first step."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.task_order, list):
+            object.__setattr__(self, "task_order", tuple(self.task_order))
+        _check_choice("method", self.method, METHODS)
+        _check_int("r", self.r, 1)
+        if self.alpha is not None and not (_is_num(self.alpha) and self.alpha > 0):
+            raise ConfigError(f"alpha={self.alpha!r} is invalid: must be a number > 0 (or none)")
+        _check_unit("lora_dropout", self.lora_dropout)
+        _check_unit("dropout", self.dropout)
+        _check_choice("targets", self.targets, tuple(TARGET_MODULES))
+        _check_choice("bias", self.bias, BIASES)
+        _check_choice("head_design", self.head_design, HEAD_DESIGNS)
+        _check_int("proj_dim", self.proj_dim, 1)
+        _check_choice("pooling", self.pooling, POOLINGS)
+        _check_choice("mode", self.mode, MODES)
+        if sorted(self.task_order) != sorted(TASKS):
+            order = "-".join(map(str, self.task_order))
+            raise ConfigError(
+                f"task_order={order} is invalid: must be a permutation of sst, para, sts "
+                "(each once)"
+            )
+        for name in ("lr", "head_lr"):
+            value = getattr(self, name)
+            if value is not None and not (_is_num(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} is invalid: must be a number > 0")
+        if not (_is_num(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay={self.weight_decay!r} is invalid: must be >= 0")
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("max_len", self.max_len, 8)
+        _check_int("train_per_task", self.train_per_task, 0)
+        _check_int("dev_per_task", self.dev_per_task, 0)
+        _check_int("data_seed", self.data_seed, 0)
+        _check_int("seed", self.seed, 0)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_int("threads", self.threads, 0)
+        _check_choice("inject_fault", self.inject_fault, FAULTS)
+
+    @property
+    def learning_rate(self) -> float:
+        """The encoder/adapter learning rate actually used."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+    @property
+    def lora_alpha(self) -> float:
+        """The LoRA alpha actually used."""
+        return self.alpha if self.alpha is not None else 2.0 * self.r
+
+    def replace(self, **changes: Any) -> TrialConfig:
+        """A copy with `changes` applied and validated; unknown keys are a ConfigError."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ConfigError(
+                f"unknown config key {unknown[0]!r}; known keys: {', '.join(field_names())}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["task_order"] = list(self.task_order)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialConfig:
+        """Inverse of to_dict; unknown keys are a ConfigError."""
+        return cls().replace(**data)
+
+
+def field_names() -> list[str]:
+    """Names of every TrialConfig field, in declaration order."""
+    return [f.name for f in fields(TrialConfig)]
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """Parse `key=value` strings (from `--set`) into typed values for TrialConfig."""
+    hints = typing.get_type_hints(TrialConfig)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r} is invalid: expected key=value")
+        if key not in hints:
+            raise ConfigError(f"unknown --set key {key!r}; known keys: {', '.join(field_names())}")
+        out[key] = parse_value(key, hints[key], text.strip())
+    return out
+
+
+def parse_value(key: str, hint: Any, text: str) -> Any:
+    """Convert `text` to the field's type, or raise a one-line ConfigError."""
+    args = typing.get_args(hint)
+    is_optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+    if is_optional:
+        if text.lower() in ("none", "null", ""):
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return tuple(p for p in text.replace("-", ",").split(",") if p)
+    try:
+        if hint is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        kind = {int: "an integer", float: "a number", bool: "true or false"}[hint]
+        raise ConfigError(f"{key}={text!r} is invalid: must be {kind}") from None
+    return text
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name}={value!r} is invalid: must be an integer >= {minimum}")
+
+
+def _check_unit(name: str, value: Any) -> None:
+    if not (_is_num(value) and 0 <= value < 1):
+        raise ConfigError(f"{name}={value!r} is invalid: must be a number with 0 <= {name} < 1")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        choices = " | ".join(str(a) if a != "" else "''" for a in allowed)
+        raise ConfigError(f"{name}={value!r} is invalid: must be one of {choices}")

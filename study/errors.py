@@ -1,0 +1,21 @@
+"""Errors a user can fix. The CLI prints them as one line and exits with code 2."""
+
+
+class UserError(Exception):
+    """Bad input (config, CLI, data files, model folder): one line, exit code 2."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config field holds a value outside what is allowed."""
+
+
+class DataError(UserError):
+    """A data file is missing, empty or malformed."""
+
+
+class ModelError(UserError):
+    """A model folder is missing, is not a BERT checkpoint, or fails its checksum."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: the loss became NaN or infinite (not a user-input error)."""

@@ -1,0 +1,44 @@
+"""Device, precision and thread choices for one trial."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """avx512_bf16 or AMX on x86 Linux (read from /proc/cpuinfo)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """auto -> bf16 where the hardware has fast bf16 (CUDA Ampere+, CPU avx512_bf16/AMX)."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast, or a no-op for fp32. Weights and optimizer state stay fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_threads(threads: int) -> None:
+    """torch intra-op threads = the trial's CPUs (0 keeps torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)

@@ -1,0 +1,160 @@
+"""The trial: a pure function `run_trial(config, report) -> metrics`. No Ray, no Optuna.
+
+Loop (paper Sec. 4.1.2): epochs > tasks in config.task_order > batches. In single_task mode
+each task steps its own adapter and head; in sequential mode all tasks step one model.
+One AdamW holds every parameter, so its state is kept across tasks.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.adapters import trained_layer_names
+from model.checkpoint import save_trial
+from model.encoder import load_encoder, load_tokenizer, weights_sha256
+from model.heads import task_loss
+from model.multitask import MultiTaskBert, build_model, parameter_counts
+from study.batching import collate, training_batches
+from study.config import TrialConfig
+from study.dataset import task_data
+from study.errors import NonFiniteLossError
+from study.evaluate import evaluate
+from study.hardware import autocast, pick_device, resolve_precision, set_threads
+
+Report = Callable[[dict[str, Any]], None]
+EVAL_BATCH = 64
+
+
+def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Optimizer:
+    """AdamW with two groups: encoder/adapters at config.learning_rate, heads at head_lr."""
+    encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
+    head_params = [p for p in model.heads.parameters() if p.requires_grad]
+    return torch.optim.AdamW(
+        [
+            {"params": encoder_params, "lr": config.learning_rate},
+            {"params": head_params, "lr": config.head_lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+
+
+def run_trial(
+    config: TrialConfig,
+    report: Report | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train and evaluate one config; call report(metrics) after every epoch; return final metrics.
+
+    Deterministic on CPU for a given config (seed, data_seed) and thread count.
+    """
+    t_start = time.perf_counter()
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = pick_device()
+    precision = resolve_precision(config.precision, device)
+    model_sha = weights_sha256(config.model_path)
+    tokenizer = load_tokenizer(config.model_path)
+    train = task_data(config, "train", tokenizer, model_sha)
+    dev = task_data(config, "dev", tokenizer, model_sha)
+    model = build_model(config, load_encoder(config.model_path)).to(device)
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(config.seed)
+    history: list[dict[str, Any]] = []
+    timing = {"setup": time.perf_counter() - t_start, "train": 0.0, "eval": 0.0, "save": 0.0}
+    train_loss: dict[str, float] = {}
+
+    for epoch in range(1, config.epochs + 1):
+        for task in config.task_order:
+            model.train()
+            losses = []
+            batches = training_batches(train[task].lengths(), config.batch_size, rng)
+            bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
+            for step, index in enumerate(bar, start=1):
+                t0 = time.perf_counter()
+                batch = {
+                    k: v.to(device, non_blocking=True)
+                    for k, v in collate(train[task], index).items()
+                }
+                with autocast(precision, device):
+                    loss = task_loss(task, model(task, batch), batch["labels"])
+                loss = _inject(config.inject_fault, loss)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({loss.item()}) in task {task}, epoch {epoch}, step {step}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                timing["train"] += time.perf_counter() - t0
+                if progress:
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            train_loss[task] = float(np.mean(losses))
+        t0 = time.perf_counter()
+        scores = evaluate(model, dev, EVAL_BATCH, autocast(precision, device))
+        timing["eval"] += time.perf_counter() - t0
+        row = {"epoch": epoch, **scores, **{f"loss_{t}": v for t, v in train_loss.items()}}
+        history.append(row)
+        if progress:
+            print(_scores_line(row), file=sys.stderr)
+        if report is not None:
+            report(dict(row))
+
+    counts = parameter_counts(model)
+    if run_dir is not None:
+        t0 = time.perf_counter()
+        save_trial(model, config, run_dir, {"model_sha256": model_sha, "dev": history[-1]})
+        timing["save"] = time.perf_counter() - t0
+    seconds = time.perf_counter() - t_start
+    final = history[-1]
+    return {
+        "sst": final["sst"],
+        "para": final["para"],
+        "sts": final["sts"],
+        "overall": final["overall"],
+        **counts,
+        "seconds": seconds,
+        "epochs_run": len(history),
+        "history": history,
+        "precision": precision,
+        "device": device.type,
+        "model_sha256": model_sha,
+        "trained_params": trained_layer_names(model.encoder_for("sst")),
+        "time_split": {k: round(v, 3) for k, v in timing.items()},
+        "train_examples": {t: len(e) for t, e in train.items()},
+        "dev_examples": {t: len(e) for t, e in dev.items()},
+        "adapter_dir": str(Path(run_dir).resolve()) if run_dir is not None else None,
+    }
+
+
+def _inject(fault: str, loss: torch.Tensor) -> torch.Tensor:
+    """Testing hook (config.inject_fault): a NaN loss or an exception on the first step."""
+    if fault == "nan":
+        return loss * math.nan
+    if fault == "raise":
+        raise RuntimeError("injected fault (inject_fault=raise)")
+    return loss
+
+
+def _bar(items: list, desc: str, enabled: bool):  # noqa: ANN202
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _scores_line(row: dict[str, Any]) -> str:
+    return (
+        f"epoch {row['epoch']}: sst {row['sst']:.3f}  para {row['para']:.3f}  "
+        f"sts {row['sts']:.3f}  overall {row['overall']:.3f}"
+    )
