@@ -72,6 +72,10 @@ def build_model(config: TrialConfig, base_encoder: nn.Module) -> MultiTaskBert:
         }
     else:
         encoders = {SHARED: apply_adapter(base_encoder, config)}
+    if config.orthogonal:
+        from model.orthogonal import make_orthogonal  # OrthoAda: freeze lora_A on a shared basis
+
+        make_orthogonal(encoders, config)
     heads = build_heads(hidden, config.head_design, config.proj_dim, config.dropout)
     return MultiTaskBert(encoders, heads, config)
 

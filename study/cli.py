@@ -122,6 +122,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=8265,
         help="dashboard port for a local Ray (default 8265)",
     )
+
+    p = sub.add_parser(
+        "report",
+        help="build the PDF report of a study folder (no Ray, no training)",
+        description="Regenerate the paper's tables and figures from a study's trials.jsonl.",
+    )
+    p.add_argument("study", help="study name (reads runs/NAME) or 'paper' for the combined report")
+    p.add_argument("--out", default="", metavar="DIR", help="study folder (default: runs/NAME)")
+
+    p = sub.add_parser(
+        "predict",
+        help="write leaderboard-format predictions from a trained trial",
+        description="Predict with a trial's saved adapters and heads (no Ray, no Optuna).",
+    )
+    p.add_argument(
+        "target", help="a trial's run folder, or a study name (its best completed trial)"
+    )
+    p.add_argument("--split", default="dev", help="dev | test (default: dev)")
+    p.add_argument(
+        "--data-dir", default="", metavar="DIR", help="folder with the minBERT-layout files"
+    )
+    p.add_argument(
+        "--out",
+        default="",
+        metavar="DIR",
+        help="where the *-output.csv files go (default: TARGET/predictions)",
+    )
+
+    p = sub.add_parser(
+        "bench", help="measure where a trial's time goes (prints ratios, writes JSON)"
+    )
+    p.add_argument("--json", default="", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--quick", action="store_true", help="fewer steps and no Ray/Trainer runs")
     return parser
 
 
@@ -185,7 +218,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_study(args)
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "run": cmd_run}
+def _delegate(module: str):  # noqa: ANN202
+    """A command implemented in another module as run(args) -> exit code."""
+
+    def command(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).run(args)
+
+    return command
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "train": cmd_train,
+    "run": cmd_run,
+    "report": _delegate("reports.cli"),
+    "predict": _delegate("study.predict"),
+    "bench": _delegate("study.bench"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

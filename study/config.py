@@ -58,6 +58,9 @@ class TrialConfig:
     layers of every encoder block; never the pooler or the heads)."""
     bias: str = "none"
     """none | all: with all, every bias of the encoder is trainable too."""
+    orthogonal: bool = False
+    """OrthoAda (Po et al. 2023; paper Sec. 4.2.3), single_task lora only: each task's lora_A
+    is a disjoint block of rows of one shared, seeded orthogonal basis and stays frozen."""
     head_design: int = 3
     """Last layer for Para and STS: 1 (Eq. 1), 2 (Eq. 2) or 3 (Eq. 3, joint encoding)."""
     proj_dim: int = 64
@@ -116,6 +119,8 @@ class TrialConfig:
         _check_unit("dropout", self.dropout)
         _check_choice("targets", self.targets, tuple(TARGET_MODULES))
         _check_choice("bias", self.bias, BIASES)
+        if not isinstance(self.orthogonal, bool):
+            raise ConfigError(f"orthogonal={self.orthogonal!r} is invalid: must be true or false")
         _check_choice("head_design", self.head_design, HEAD_DESIGNS)
         _check_int("proj_dim", self.proj_dim, 1)
         _check_choice("pooling", self.pooling, POOLINGS)

@@ -22,7 +22,7 @@ from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.heads import task_loss
 from model.multitask import MultiTaskBert, build_model, parameter_counts
-from study.batching import collate, training_batches
+from study.batching import Encoded, collate, training_batches
 from study.config import TrialConfig
 from study.dataset import task_data
 from study.errors import NonFiniteLossError
@@ -54,6 +54,9 @@ def run_trial(
 ) -> dict[str, Any]:
     """Train and evaluate one config; call report(metrics) after every epoch; return final metrics.
 
+    Every report carries epoch, sst, para, sts, overall, the training losses and the parameter
+    counts; the last one (final=True) also carries everything the returned dict holds.
+
     Deterministic on CPU for a given config (seed, data_seed) and thread count.
     """
     t_start = time.perf_counter()
@@ -72,33 +75,21 @@ def run_trial(
     timing = {"setup": time.perf_counter() - t_start, "train": 0.0, "eval": 0.0, "save": 0.0}
     train_loss: dict[str, float] = {}
 
+    counts = parameter_counts(model)
     for epoch in range(1, config.epochs + 1):
         for task in config.task_order:
-            model.train()
-            losses = []
-            batches = training_batches(train[task].lengths(), config.batch_size, rng)
-            bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
-            for step, index in enumerate(bar, start=1):
-                t0 = time.perf_counter()
-                batch = {
-                    k: v.to(device, non_blocking=True)
-                    for k, v in collate(train[task], index).items()
-                }
-                with autocast(precision, device):
-                    loss = task_loss(task, model(task, batch), batch["labels"])
-                loss = _inject(config.inject_fault, loss)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"non-finite loss ({loss.item()}) in task {task}, epoch {epoch}, step {step}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                timing["train"] += time.perf_counter() - t0
-                if progress:
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            train_loss[task] = float(np.mean(losses))
+            train_loss[task] = _train_task(
+                model,
+                optimizer,
+                train[task],
+                config,
+                epoch,
+                rng,
+                device,
+                precision,
+                progress,
+                timing,
+            )
         t0 = time.perf_counter()
         scores = evaluate(model, dev, EVAL_BATCH, autocast(precision, device))
         timing["eval"] += time.perf_counter() - t0
@@ -106,23 +97,19 @@ def run_trial(
         history.append(row)
         if progress:
             print(_scores_line(row), file=sys.stderr)
-        if report is not None:
-            report(dict(row))
+        if epoch < config.epochs and report is not None:
+            report({**row, **counts, "final": False})
 
-    counts = parameter_counts(model)
+    # Save before the last report, so a scheduler may stop the trial at its last epoch safely.
     if run_dir is not None:
         t0 = time.perf_counter()
         save_trial(model, config, run_dir, {"model_sha256": model_sha, "dev": history[-1]})
         timing["save"] = time.perf_counter() - t0
-    seconds = time.perf_counter() - t_start
-    final = history[-1]
-    return {
-        "sst": final["sst"],
-        "para": final["para"],
-        "sts": final["sts"],
-        "overall": final["overall"],
+    final = {
+        **history[-1],
         **counts,
-        "seconds": seconds,
+        "final": True,
+        "seconds": time.perf_counter() - t_start,
         "epochs_run": len(history),
         "history": history,
         "precision": precision,
@@ -134,6 +121,47 @@ def run_trial(
         "dev_examples": {t: len(e) for t, e in dev.items()},
         "adapter_dir": str(Path(run_dir).resolve()) if run_dir is not None else None,
     }
+    if report is not None:
+        report(dict(final))
+    return final
+
+
+def _train_task(
+    model: MultiTaskBert,
+    optimizer: torch.optim.Optimizer,
+    data: Encoded,
+    config: TrialConfig,
+    epoch: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    precision: str,
+    progress: bool,
+    timing: dict[str, float],
+) -> float:
+    """One pass over one task's batches; returns the mean training loss."""
+    model.train()
+    task = data.task
+    losses = []
+    batches = training_batches(data.lengths(), config.batch_size, rng)
+    bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
+    for step, index in enumerate(bar, start=1):
+        t0 = time.perf_counter()
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, index).items()}
+        with autocast(precision, device):
+            loss = task_loss(task, model(task, batch), batch["labels"])
+        loss = _inject(config.inject_fault, loss)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.item()}) in task {task}, epoch {epoch}, step {step}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        timing["train"] += time.perf_counter() - t0
+        if progress:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return float(np.mean(losses))
 
 
 def _inject(fault: str, loss: torch.Tensor) -> torch.Tensor:
