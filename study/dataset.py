@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def _encoded(
     task: str,
     split: str,
     data_dir: str,
-    tokenizer,
+    tokenizer: Any,
     tokenizer_key: str,
     max_len: int,
     joint: bool,
