@@ -213,7 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.tune import run_study
+    from study.runner import run_study
 
     return run_study(args)
 
