@@ -1,0 +1,59 @@
+"""Table 3, model ensemble rows: combine per-task LoRA adapters without training (kind=merge).
+
+Stage 1 trains the per-task adapters once in the paper's multi-task setting (single_task,
+LoRA r=64 on all linear layers, no bias), a standard set and an OrthoAda set; each trial then
+merges them (study/merge_trial.py) and scores dev in seconds. The space is over the merge
+method, one λ per task and the TIES/DARE density; no trial trains, so nothing stops early.
+"""
+
+from search_spaces.spec import Choice, StudySpec, Uniform
+
+_THIRD = 1.0 / 3.0
+
+
+def _point(method: str, lam: float, density: float = 1.0) -> dict:
+    return {
+        "merge_method": method,
+        "lambda_sst": lam,
+        "lambda_para": lam,
+        "lambda_sts": lam,
+        "density": density,  # read by ties/dare/dare_ties only
+    }
+
+
+STUDY = StudySpec(
+    name="merge",
+    description="Table 3 ensembles: EoE, FedAvg, OrthoAda (+ task arithmetic, TIES, DARE) over λ",
+    paper_table="table3",
+    kind="merge",
+    base={
+        "mode": "single_task",
+        "method": "lora",
+        "r": 64,
+        "targets": "all_linear",
+        "bias": "none",
+    },
+    space={
+        "merge_method": Choice(
+            ("eoe", "fedavg", "orthoada", "task_arithmetic", "ties", "dare", "dare_ties")
+        ),
+        "lambda_sst": Uniform(0.0, 1.5),
+        "lambda_para": Uniform(0.0, 1.5),
+        "lambda_sts": Uniform(0.0, 1.5),
+        "density": Uniform(0.1, 1.0),
+    },
+    # The paper's rows first (EoE; AvgFed = equal weights; OrthoAda summed with λ 1/3 and 1,
+    # and the plain sum θ + Σ ΔWᵢ as task arithmetic), then TIES/DARE at their usual densities.
+    points_to_evaluate=(
+        _point("eoe", 1.0),
+        _point("fedavg", _THIRD),
+        _point("orthoada", _THIRD),
+        _point("orthoada", 1.0),
+        _point("task_arithmetic", 1.0),
+        _point("task_arithmetic", _THIRD),
+        _point("ties", 1.0, 0.2),
+        _point("dare", 1.0, 0.5),
+    ),
+    samples={"smoke": 3, "cpu": 30, "paper": 100},
+    scheduler=None,
+)
