@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny BERT configs, writers for data files, the project's data folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT = Path(__file__).resolve().parent.parent
+DATA = PROJECT / "data"
+
+
+@pytest.fixture
+def tiny_bert_config():
+    """A 2-layer, 32-wide BertConfig: enough structure for peft, built in milliseconds."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
+    """write_file(name, content) -> path under tmp_path (str is written as UTF-8)."""
+
+    def write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from the defaults, whatever the developer's shell exports."""
+    monkeypatch.delenv("PEFT_STUDY_DATA_DIR", raising=False)
+    monkeypatch.delenv("PEFT_STUDY_MODEL_PATH", raising=False)
