@@ -1,0 +1,110 @@
+"""Read a study folder (or the paper's several folders) into one StudyData. Results only.
+
+A study folder holds trials.jsonl and study.json (study/results.py). The report reads the rows
+once, so a still-running study is reported as it stood at that moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from study.errors import UserError
+from study.results import STUDY_META, TRIALS, read_rows, read_study_meta
+
+PAPER = "paper"
+# The studies behind Tables 1-3 and Figures 1-2; "merge" holds the ensemble rows of Table 3.
+PAPER_STUDIES = ("full_finetune", "lora_sweep", "multitask_order", "merge")
+
+
+@dataclass
+class Source:
+    """One study folder that contributed rows."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+    rows: list[dict[str, Any]]
+    trials_sha256: str
+
+
+@dataclass
+class StudyData:
+    """Everything a report is made from."""
+
+    name: str
+    out_dir: Path
+    sources: list[Source]
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """All rows of all sources, each trial once (a trial copied into two folders counts once)."""
+        seen: set[tuple] = set()
+        out = []
+        for source in self.sources:
+            for row in source.rows:
+                key = (row.get("study"), row.get("trial_id"), row.get("kind"))
+                if row.get("trial_id") is not None and key in seen:
+                    continue
+                seen.add(key)
+                out.append(row)
+        return out
+
+
+def load_study(name: str, out: str | Path | None = None) -> StudyData:
+    """The study NAME from `out` (default runs/NAME); `paper` combines PAPER_STUDIES."""
+    if name == PAPER:
+        return _load_paper(Path(out) if out else Path("runs") / PAPER)
+    folder = Path(out) if out else Path("runs") / name
+    if not folder.is_dir():
+        raise UserError(
+            f"study folder {folder} not found; run `python -m study run {name}` first "
+            "or pass --out DIR"
+        )
+    source = _read_source(name, folder)
+    if source is None:
+        raise UserError(f"study folder {folder} has no trials yet ({TRIALS} is missing or empty)")
+    return StudyData(name=name, out_dir=folder, sources=[source])
+
+
+def _load_paper(out_dir: Path) -> StudyData:
+    """runs/paper's own rows (if any) plus each of PAPER_STUDIES found in runs/ or runs/paper/."""
+    sources: list[Source] = []
+    own = _read_source(PAPER, out_dir) if out_dir.is_dir() else None
+    if own is not None:
+        sources.append(own)
+    missing = []
+    for component in PAPER_STUDIES:
+        found = False
+        for folder in (out_dir.parent / component, out_dir / component):
+            source = _read_source(component, folder) if folder.is_dir() else None
+            if source is not None:
+                sources.append(source)
+                found = True
+        if not found:
+            missing.append(component)
+    if not sources:
+        tried = ", ".join(str(out_dir.parent / c) for c in PAPER_STUDIES)
+        raise UserError(f"no study results for the paper report: none of {tried} has trials")
+    return StudyData(name=PAPER, out_dir=out_dir, sources=sources, missing=missing)
+
+
+def _read_source(name: str, folder: Path) -> Source | None:
+    rows = read_rows(folder)
+    if not rows:
+        return None
+    try:
+        meta = read_study_meta(folder) if (folder / STUDY_META).is_file() else {}
+    except ValueError:  # unreadable study.json: report from the rows alone
+        meta = {}
+    digest = hashlib.sha256((folder / TRIALS).read_bytes()).hexdigest()
+    return Source(
+        name=str(meta.get("study") or name),
+        folder=folder,
+        meta=meta,
+        rows=rows,
+        trials_sha256=digest,
+    )

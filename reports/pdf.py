@@ -1,0 +1,187 @@
+"""Assemble the report: title page(s), Tables 1-3, Figures 1-2, the extra figures -> one PDF.
+
+The PDF is written beside as report.pdf.tmp and renamed, so a reader never sees half a file;
+every table is also written as CSV, Markdown and LaTeX under tables/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from reports import figure1, figure2, figures_search, figures_trials, importance
+from reports.loading import StudyData
+from reports.palette import setup_matplotlib
+from reports.provenance import how_made, settings_lines, usage_lines
+from reports.rows import is_scored, trial_label
+from reports.table_export import remove_stale, write_table
+from reports.table_render import table_pages
+from reports.tables import build_tables
+from reports.text_pages import page_count, text_pages
+
+REPORT = "report.pdf"
+TABLES = "tables"
+_TABLE_SKIPS = {
+    "table1": "Table 1: no completed full fine-tuning trial",
+    "table2": "Table 2: no completed single-task LoRA/DoRA trial",
+    "table3": "Table 3: no completed sequential LoRA trial and no merge row",
+}
+
+
+@dataclass
+class Report:
+    pdf: Path
+    pages: int
+    tables: list[Path]
+    used: int
+    total: int
+    sections: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> Report:
+    """Write out_dir/report.pdf and out_dir/tables/*; png_dir also gets each page as PNG."""
+    setup_matplotlib()
+    rows = data.rows
+    sections: list[tuple[str, list[Figure]]] = []
+    skipped: list[str] = []
+
+    tables = build_tables(rows)
+    present = {t.key for t in tables}
+    skipped += [text for key, text in _TABLE_SKIPS.items() if key not in present]
+    sections += [(t.title, table_pages(t)) for t in tables]
+
+    fig1, note1 = figure1.figure1(rows)
+    _add(sections, skipped, "Figure 1: trained blocks per setting", fig1, f"Figure 1: {note1}")
+    _add(
+        sections,
+        skipped,
+        "Figure 2: head designs x task orders",
+        figure2.figure2(rows),
+        "Figure 2: no completed full fine-tuning trial",
+    )
+    _add(
+        sections,
+        skipped,
+        "Pareto front: overall vs parameters updated",
+        figures_search.pareto_figure(rows),
+        "Pareto front: no scored trial with params_pct",
+    )
+    _add(
+        sections,
+        skipped,
+        "Score against rank r per target set",
+        figures_search.rank_figure(rows),
+        "Score vs r: no completed single-task LoRA/DoRA trial",
+    )
+    found, notes = [], []
+    for source in data.sources:
+        f, n = importance.read_importances(source.name, source.folder)
+        found += f
+        notes += n
+    _add(
+        sections,
+        skipped,
+        "Hyperparameter importances (Optuna)",
+        importance.importance_figure(found, notes),
+        "Optuna importances: " + "; ".join(notes),
+    )
+    if found and notes:
+        skipped.append("Optuna importances, partly: " + "; ".join(notes))
+    _add(
+        sections,
+        skipped,
+        "Learning curves per epoch",
+        figures_trials.learning_curves(rows),
+        "Learning curves: no row has a per-epoch history",
+    )
+    _add(
+        sections,
+        skipped,
+        "Wall time per trial",
+        figures_trials.wall_time(rows),
+        "Wall time: no row records seconds",
+    )
+
+    lines = how_made(data, command) + usage_lines(data)
+    lines += [line for source in data.sources for line in settings_lines(source)]
+    contents_at = len(lines)
+    lines += _contents(sections, skipped, rows, first_page=2)
+    title_n = page_count(lines)
+    lines[contents_at:] = _contents(sections, skipped, rows, first_page=1 + title_n)
+    pages = text_pages(lines) + [fig for _, figs in sections for fig in figs]
+
+    data.out_dir.mkdir(parents=True, exist_ok=True)
+    pdf_path = data.out_dir / REPORT
+    _write_pdf(pdf_path, pages, data, command, png_dir)
+    table_dir = data.out_dir / TABLES
+    remove_stale(table_dir, present)
+    written = [p for t in tables for p in write_table(t, table_dir)]
+    used = sum(is_scored(r) for r in rows)
+    return Report(pdf_path, len(pages), written, used, len(rows), [s for s, _ in sections], skipped)
+
+
+def _add(sections: list, skipped: list[str], title: str, fig: Figure | None, reason: str) -> None:
+    if fig is None:
+        skipped.append(reason)
+    else:
+        sections.append((title, [fig]))
+
+
+def _contents(
+    sections: list[tuple[str, list[Figure]]], skipped: list[str], rows: list, first_page: int
+) -> list[tuple[str, str, str]]:
+    lines: list[tuple[str, str, str]] = [("heading", "", "Contents")]
+    page = first_page
+    for title, figs in sections:
+        lines.append(("item", f"page {page}", title))
+        page += len(figs)
+    if skipped:
+        lines.append(("heading", "", "Not in this report"))
+        lines += [("item", "-", text) for text in skipped]
+    errored = [r for r in rows if r.get("status") == "errored"]
+    if errored:
+        lines.append(("heading", "", f"Errored trials ({len(errored)})"))
+        for r in errored[:10]:
+            lines.append(("item", trial_label(r)[:22], str(r.get("error") or "no message")[:300]))
+        if len(errored) > 10:
+            lines.append(("item", "...", f"{len(errored) - 10} more in trials.jsonl"))
+    return lines
+
+
+def _write_pdf(
+    path: Path, pages: list[Figure], data: StudyData, command: str, png_dir: Path | None
+) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    metadata = {
+        "Title": f"peft-study report: {data.name}",
+        "Author": "peft-study reports",
+        "Subject": f"Made by `{command}` from {', '.join(str(s.folder) for s in data.sources)}",
+        "Keywords": "LoRA DoRA PEFT multi-task BERT Ray Tune Optuna",
+        "Creator": "peft-study reports (matplotlib PdfPages)",
+    }
+    if png_dir is not None:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    with PdfPages(tmp, metadata=metadata) as pdf:
+        for i, fig in enumerate(pages, start=1):
+            fig.text(
+                0.98,
+                0.005,
+                f"peft-study report {data.name} | page {i} of {len(pages)} | {stamp} | {command}",
+                ha="right",
+                va="bottom",
+                fontsize=6,
+                color="#888888",
+            )
+            pdf.savefig(fig)
+            if png_dir is not None:
+                fig.savefig(png_dir / f"page{i:02d}.png", dpi=110)
+            plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,202 @@
+"""What the title page says: how the PDF was made, from what, and the study's settings.
+
+Settings come from study.json; where it lacks a key, from what the rows carry; else "unknown".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import metadata
+from typing import Any
+
+from reports.figures_trials import format_duration
+from reports.loading import Source, StudyData
+from reports.rows import config, number, status_counts
+
+UNKNOWN = "unknown"
+LIBRARIES = ("torch", "transformers", "peft", "ray", "optuna")
+REPORT_LIBRARIES = ("peft-study", "matplotlib", "pandas", "optuna", "pypdf")
+
+TASK_ORDER = ("sst", "para", "sts")
+SPLIT_ORDER = ("train", "dev", "test")
+
+Line = tuple[str, str, str]  # (kind: title | heading | item | text, key, value)
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return UNKNOWN
+
+
+def how_made(data: StudyData, command: str) -> list[Line]:
+    made = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    tools = ", ".join(f"{p} {version(p)}" for p in REPORT_LIBRARIES)
+    return [
+        ("title", "", f"peft-study report: {data.name}"),
+        (
+            "text",
+            "",
+            f"Made by `{command}` on {made} with {tools}. The report reads only the stored "
+            "results (trials.jsonl, study.json, optuna.journal) of the folders below; "
+            "it trains nothing. Reference values: study/reference/paper_tables.csv.",
+        ),
+    ]
+
+
+def usage_lines(data: StudyData) -> list[Line]:
+    """How many rows were used, per source, and what is missing."""
+    rows = data.rows
+    counts = status_counts(rows)
+    scored = counts.get("completed", 0) + counts.get("stopped_early", 0)
+    lines: list[Line] = [
+        (
+            "item",
+            "trials used",
+            f"{scored} of {len(rows)} rows: {counts['completed']} completed (tables and figures), "
+            f"{counts['stopped_early']} stopped early (figures only), {counts['errored']} "
+            "errored (counted, not used)",
+        )
+    ]
+    for source in data.sources:
+        requested = source.meta.get("samples")
+        partial = ""
+        n_train = sum(r.get("kind") != "merge" for r in source.rows)
+        if isinstance(requested, int) and n_train < requested:
+            partial = f"; partial or still running: {n_train} of {requested} trials written"
+        lines.append(
+            (
+                "item",
+                f"source {source.name}",
+                f"{source.folder.resolve()}: {len(source.rows)} rows, trials.jsonl sha256 "
+                f"{source.trials_sha256[:16]}..., study.json "
+                f"{'present' if source.meta else 'absent'}{partial}",
+            )
+        )
+    if data.missing:
+        lines.append(("item", "missing studies", ", ".join(data.missing) + " (no results found)"))
+    return lines
+
+
+def settings_lines(source: Source) -> list[Line]:
+    """The study's settings block (title page), one per source."""
+    meta, rows = source.meta, source.rows
+    configs = [config(r) for r in rows if r.get("kind") != "merge"]
+    lines: list[Line] = [("heading", "", f"Study {source.name}")]
+    scale = meta.get("scale") or _from_rows({c.get("scale") for c in configs})
+    lines.append(("item", "scale", str(scale)))
+    lines.append(("item", "samples requested", str(meta.get("samples", UNKNOWN))))
+    embedded = "embedded all-MiniLM-L6-v2"  # an empty model_path means the embedded model
+    if "model_path" in meta:
+        model = meta["model_path"] or embedded
+    else:
+        model = _from_rows({c.get("model_path") or embedded for c in configs})
+    lines.append(("item", "model", str(model)))
+    sha = meta.get("model_sha256") or _from_rows({r.get("model_sha256") for r in rows})
+    lines.append(("item", "model sha256", str(sha)))
+    lines.append(("item", "data sizes", _data_sizes(meta, rows, configs)))
+    lines.append(("item", "search", _search(meta.get("search"))))
+    lines.append(("item", "scheduler", _scheduler(meta, rows)))
+    lines.append(("item", "hardware", _hardware(meta.get("hardware"), rows)))
+    lines.append(("item", "wall time", _wall_time(meta, rows)))
+    lines.append(("item", "versions", _versions(meta.get("versions"), rows)))
+    return lines
+
+
+def _from_rows(values: set) -> str:
+    values = {v for v in values if v not in (None, "")}
+    if not values:
+        return UNKNOWN
+    return ", ".join(sorted(map(str, values))) + " (from rows)"
+
+
+def _data_sizes(meta: dict, rows: list[dict], configs: list[dict]) -> str:
+    sizes = meta.get("data_sizes")
+    if isinstance(sizes, dict) and sizes:
+        parts = []
+        for task in sorted(sizes, key=lambda t: (_rank(TASK_ORDER, t), t)):
+            split = sizes[task]
+            if isinstance(split, dict):
+                names = sorted(split, key=lambda k: (_rank(SPLIT_ORDER, k), k))
+                parts.append(f"{task} " + " / ".join(f"{k} {split[k]}" for k in names))
+            else:
+                parts.append(f"{task} {split}")
+        return "; ".join(parts)
+    carried = next((r for r in rows if r.get("train_examples") and r.get("dev_examples")), None)
+    if carried:
+        tasks = carried["train_examples"]
+        return (
+            "; ".join(
+                f"{t} train {tasks[t]} / dev {carried['dev_examples'].get(t, '?')}" for t in tasks
+            )
+            + " (from a row)"
+        )
+    if configs:
+        train = _from_rows({c.get("train_per_task") for c in configs})
+        dev = _from_rows({c.get("dev_per_task") for c in configs})
+        return f"per task: train_per_task {train}, dev_per_task {dev} (0 = all)"
+    return UNKNOWN
+
+
+def _search(search: Any) -> str:
+    if not isinstance(search, dict):
+        return UNKNOWN
+    text = f"{search.get('sampler', UNKNOWN)}, seed {search.get('seed', UNKNOWN)}, metric "
+    text += f"{search.get('metric', UNKNOWN)} ({search.get('mode', UNKNOWN)})"
+    if search.get("points_to_evaluate") is not None:
+        text += f", {search['points_to_evaluate']} configurations evaluated first"
+    extra = {
+        k: v
+        for k, v in search.items()
+        if k not in ("sampler", "seed", "metric", "mode", "points_to_evaluate")
+    }
+    return text + "".join(f", {k} {v}" for k, v in extra.items())
+
+
+def _scheduler(meta: dict, rows: list[dict]) -> str:
+    if "scheduler" not in meta:
+        stopped = sum(r.get("status") == "stopped_early" for r in rows)
+        return UNKNOWN + (f" ({stopped} stopped-early rows)" if stopped else "")
+    sched = meta["scheduler"]
+    if not sched:
+        return "none: every trial runs all its epochs"
+    if isinstance(sched, dict):
+        rest = ", ".join(f"{k} {v}" for k, v in sched.items() if k != "type")
+        return f"{sched.get('type', UNKNOWN)} ({rest})"
+    return str(sched)
+
+
+def _hardware(hw: Any, rows: list[dict]) -> str:
+    if isinstance(hw, dict) and hw:
+        gpus = hw.get("gpus")
+        gpu_text = ", ".join(map(str, gpus)) if gpus else "none"
+        return f"CPU {hw.get('cpu', UNKNOWN)}, {hw.get('cores', UNKNOWN)} cores, GPUs: {gpu_text}"
+    devices = _from_rows({r.get("device") for r in rows})
+    nodes = _from_rows({r.get("node_id") for r in rows})
+    return f"{UNKNOWN} (devices: {devices}; nodes: {nodes})"
+
+
+def _wall_time(meta: dict, rows: list[dict]) -> str:
+    seconds = [number(r.get("seconds")) for r in rows]
+    seconds = [s for s in seconds if s is not None]
+    text = (
+        f"{format_duration(sum(seconds))} summed over {len(seconds)} trials" if seconds else UNKNOWN
+    )
+    finished = sorted(str(r["finished_at"]) for r in rows if r.get("finished_at"))
+    if meta.get("started_at") and finished:
+        text += f"; started {meta['started_at']}, last row {finished[-1]}"
+    return text
+
+
+def _versions(versions: Any, rows: list[dict]) -> str:
+    versions = dict(versions) if isinstance(versions, dict) else {}
+    if not versions:
+        carried = next((r["versions"] for r in rows if isinstance(r.get("versions"), dict)), {})
+        versions = dict(carried)
+    names = list(LIBRARIES) + sorted(set(versions) - set(LIBRARIES))
+    return ", ".join(f"{n} {versions.get(n) or UNKNOWN}" for n in names)
+
+
+def _rank(order: tuple[str, ...], item: str) -> int:
+    return order.index(item) if item in order else len(order)
