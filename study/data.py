@@ -6,6 +6,7 @@ Files, columns and label rules are in data/README.md. Bad files raise a one-line
 from __future__ import annotations
 
 import csv
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -155,7 +156,9 @@ def _read_rows(path: Path, want: tuple[str, ...]) -> list[tuple[int, dict]]:
         raise DataError(
             f"{path}: file is empty; expected a tab-separated header with columns {cols}"
         )
-    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    # StringIO(newline=""), not splitlines(): a field may hold U+2028, \x85 or \x0c, which
+    # splitlines() would treat as row ends.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t")
     header = reader.fieldnames or []
     missing = [c for c in want if c not in header]
     if missing:
@@ -163,7 +166,7 @@ def _read_rows(path: Path, want: tuple[str, ...]) -> list[tuple[int, dict]]:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}{hint}; expected tab-separated columns {cols}"
         )
-    return [(i + 2, row) for i, row in enumerate(reader)]
+    return [(reader.line_num, row) for row in reader]  # line_num: the row's last line
 
 
 def _parse_label(task: str, text: str, path: Path, line_no: int) -> float | int | None:

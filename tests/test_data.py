@@ -188,6 +188,16 @@ def test_header_only_file(tmp_path, write_file):
     assert "sst-train.csv" in message and "no usable rows" in message
 
 
+def test_unusual_line_breaks_inside_fields(tmp_path, write_file):
+    # U+2028, NEL and form feed are line ends for str.splitlines(), not for CSV rows.
+    rows = '0\ta\t one\u2028two\t1\n1\tb\t x\x85y\x0cz\t2\r\n2\tc\t"q ""t"""\t3\n'
+    write_file("sst-dev.csv", SST_HEADER + rows)
+    data = load_split("sst", "dev", str(tmp_path))
+    assert data.ids == ["a", "b", "c"]
+    assert data.text_a == [" one\u2028two", " x\x85y\x0cz", 'q "t"']
+    assert data.labels.tolist() == [1, 2, 3]
+
+
 def test_missing_file(tmp_path):
     message = _load_error("sts", "train", tmp_path)
     assert "sts-train.csv" in message and "not found" in message
