@@ -111,6 +111,8 @@ class TrialConfig:
     def __post_init__(self) -> None:
         if isinstance(self.task_order, list):
             object.__setattr__(self, "task_order", tuple(self.task_order))
+        elif isinstance(self.task_order, str):  # "sst-para-sts", as the CLI and tables write it
+            object.__setattr__(self, "task_order", tuple(self.task_order.split("-")))
         _check_choice("method", self.method, METHODS)
         _check_int("r", self.r, 1)
         if self.alpha is not None and not (_is_num(self.alpha) and self.alpha > 0):
@@ -125,8 +127,12 @@ class TrialConfig:
         _check_int("proj_dim", self.proj_dim, 1)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("mode", self.mode, MODES)
-        if sorted(self.task_order) != sorted(TASKS):
-            order = "-".join(map(str, self.task_order))
+        order_ok = isinstance(self.task_order, tuple) and all(
+            isinstance(t, str) for t in self.task_order
+        )
+        if not order_ok or sorted(self.task_order) != sorted(TASKS):
+            parts = self.task_order if isinstance(self.task_order, tuple) else (self.task_order,)
+            order = "-".join(map(str, parts))
             raise ConfigError(
                 f"task_order={order} is invalid: must be a permutation of sst, para, sts "
                 "(each once)"
@@ -239,6 +245,7 @@ def _check_unit(name: str, value: Any) -> None:
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
+    # True == 1, but a bool is never a valid choice (e.g. head_design=True).
+    if value not in allowed or isinstance(value, bool):
         choices = " | ".join(str(a) if a != "" else "''" for a in allowed)
         raise ConfigError(f"{name}={value!r} is invalid: must be one of {choices}")

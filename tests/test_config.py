@@ -20,10 +20,14 @@ BAD_VALUES = [
     ("targets", "mlp", "targets='mlp'"),
     ("bias", "lora_only", "bias='lora_only'"),
     ("head_design", 4, "head_design=4"),
+    ("head_design", True, "head_design=True"),
     ("mode", "parallel", "mode='parallel'"),
     ("pooling", "max", "pooling='max'"),
     ("task_order", ("sst", "sst", "para"), "task_order=sst-sst-para"),
     ("task_order", ("sst", "para"), "task_order=sst-para"),
+    ("task_order", ("sst", 1, "para"), "task_order=sst-1-para"),
+    ("task_order", 3, "task_order=3"),
+    ("task_order", "sst-para-mnli", "task_order=sst-para-mnli"),
     ("batch_size", -1, "batch_size=-1"),
     ("batch_size", 0, "batch_size=0"),
     ("epochs", -2, "epochs=-2"),
@@ -66,6 +70,10 @@ def test_task_order_list_becomes_tuple_and_round_trips():
     again = TrialConfig.from_dict(config.to_dict())
     assert again == config
     assert again.to_dict()["task_order"] == ["sts", "para", "sst"]
+
+
+def test_task_order_string_is_split():
+    assert TrialConfig(task_order="para-sts-sst").task_order == ("para", "sts", "sst")
 
 
 def test_replace_unknown_key():
