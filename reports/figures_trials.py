@@ -18,12 +18,22 @@ from reports.palette import (
     page_note,
     page_title,
 )
-from reports.rows import METRIC_LABELS, METRIC_UNITS, METRICS, method, number, trial_label
+from reports.rows import (
+    METRIC_LABELS,
+    METRIC_UNITS,
+    METRICS,
+    is_merge,
+    method,
+    number,
+    trial_label,
+)
 
 
 def learning_curves(rows: list[dict[str, Any]]) -> Figure | None:
     """Dev scores after each epoch (row["history"]); None when no row has a history."""
-    with_history = [r for r in rows if r.get("history") and r.get("status") != "errored"]
+    with_history = [
+        r for r in rows if r.get("history") and r.get("status") != "errored" and not is_merge(r)
+    ]
     if not with_history:
         return None
     fig, axes = plt.subplots(2, 2, figsize=PAGE_SIZE, sharex=True)

@@ -71,21 +71,23 @@ def load_study(name: str, out: str | Path | None = None) -> StudyData:
 
 
 def _load_paper(out_dir: Path) -> StudyData:
-    """runs/paper's own rows (if any) plus each of PAPER_STUDIES found in runs/ or runs/paper/."""
+    """runs/paper's own rows (if any) plus each of PAPER_STUDIES: out_dir/NAME, else runs/NAME."""
     sources: list[Source] = []
     own = _read_source(PAPER, out_dir) if out_dir.is_dir() else None
     if own is not None:
         sources.append(own)
     missing = []
     for component in PAPER_STUDIES:
-        found = False
-        for folder in (out_dir.parent / component, out_dir / component):
+        # `run paper --out X` writes X/NAME; plain `run NAME` writes runs/NAME beside runs/paper.
+        source = None
+        for folder in (out_dir / component, out_dir.parent / component):
             source = _read_source(component, folder) if folder.is_dir() else None
             if source is not None:
-                sources.append(source)
-                found = True
-        if not found:
+                break
+        if source is None:
             missing.append(component)
+        else:
+            sources.append(source)
     if not sources:
         tried = ", ".join(str(out_dir.parent / c) for c in PAPER_STUDIES)
         raise UserError(f"no study results for the paper report: none of {tried} has trials")

@@ -84,6 +84,8 @@ def settings_lines(source: Source) -> list[Line]:
     meta, rows = source.meta, source.rows
     configs = [config(r) for r in rows if r.get("kind") != "merge"]
     lines: list[Line] = [("heading", "", f"Study {source.name}")]
+    if meta.get("description"):
+        lines.append(("item", "description", str(meta["description"])))
     scale = meta.get("scale") or _from_rows({c.get("scale") for c in configs})
     lines.append(("item", "scale", str(scale)))
     lines.append(("item", "samples requested", str(meta.get("samples", UNKNOWN))))
@@ -99,6 +101,9 @@ def settings_lines(source: Source) -> list[Line]:
     lines.append(("item", "search", _search(meta.get("search"))))
     lines.append(("item", "scheduler", _scheduler(meta, rows)))
     lines.append(("item", "hardware", _hardware(meta.get("hardware"), rows)))
+    if isinstance(meta.get("resources"), dict):
+        res = ", ".join(f"{k} {v}" for k, v in meta["resources"].items())
+        lines.append(("item", "resources", res))
     lines.append(("item", "wall time", _wall_time(meta, rows)))
     lines.append(("item", "versions", _versions(meta.get("versions"), rows)))
     return lines
@@ -143,7 +148,7 @@ def _search(search: Any) -> str:
     if not isinstance(search, dict):
         return UNKNOWN
     text = f"{search.get('sampler', UNKNOWN)}, seed {search.get('seed', UNKNOWN)}, metric "
-    text += f"{search.get('metric', UNKNOWN)} ({search.get('mode', UNKNOWN)})"
+    text += f"{_listed(search.get('metric'))} ({_listed(search.get('mode'))})"
     if search.get("points_to_evaluate") is not None:
         text += f", {search['points_to_evaluate']} configurations evaluated first"
     extra = {
@@ -167,11 +172,20 @@ def _scheduler(meta: dict, rows: list[dict]) -> str:
     return str(sched)
 
 
+def _listed(value: Any) -> str:
+    """'overall' or ['overall', 'params_pct'] -> 'overall, params_pct'."""
+    if value is None:
+        return UNKNOWN
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
 def _hardware(hw: Any, rows: list[dict]) -> str:
     if isinstance(hw, dict) and hw:
         gpus = hw.get("gpus")
-        gpu_text = ", ".join(map(str, gpus)) if gpus else "none"
-        return f"CPU {hw.get('cpu', UNKNOWN)}, {hw.get('cores', UNKNOWN)} cores, GPUs: {gpu_text}"
+        gpu_text = UNKNOWN if gpus is None else (", ".join(map(str, gpus)) or "none")
+        text = f"CPU {hw.get('cpu', UNKNOWN)}, {hw.get('cores', UNKNOWN)} cores, GPUs: {gpu_text}"
+        rest = {k: v for k, v in hw.items() if k not in ("cpu", "cores", "gpus")}
+        return text + "".join(f"; {k} {v}" for k, v in rest.items())
     devices = _from_rows({r.get("device") for r in rows})
     nodes = _from_rows({r.get("node_id") for r in rows})
     return f"{UNKNOWN} (devices: {devices}; nodes: {nodes})"

@@ -75,3 +75,26 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     ordered = {s: counts.pop(s, 0) for s in STATUS_ORDER}
     ordered.update(sorted(counts.items()))
     return ordered
+
+
+DENSITY_METHODS = ("ties", "dare", "dare_ties")  # merges that read the density
+
+
+def merge_setting(row: dict[str, Any]) -> tuple[str, tuple[float | None, ...], float | None]:
+    """(merge_method, (λ_sst, λ_para, λ_sts), density) of a merge row.
+
+    Looks in config, then the row itself, then the sampled params (lambda_sst, ...); lambdas may
+    be a list in task order or a {task: λ} dict. density is kept only where the method reads it.
+    """
+    c, params = config(row), row.get("params") or {}
+    sources = (c, row, params)
+    name = next((str(s["merge_method"]) for s in sources if s.get("merge_method")), "?")
+    lambdas: Any = next((s["lambdas"] for s in sources if s.get("lambdas") is not None), None)
+    if lambdas is None:
+        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
+    if isinstance(lambdas, dict):
+        lambdas = [lambdas.get(t) for t in ("sst", "para", "sts")]
+    density = next((s["density"] for s in sources if s.get("density") is not None), None)
+    if name not in DENSITY_METHODS:
+        density = None
+    return name, tuple(number(x) for x in lambdas), number(density)

@@ -16,9 +16,9 @@ from reports.rows import (
     config,
     is_completed,
     is_merge,
+    merge_setting,
     method,
     mode,
-    number,
     order_label,
     task_order,
 )
@@ -34,6 +34,7 @@ _MERGE_NAMES = {
     "orthoada": "OrthoAda",
     "ties": "TIES",
     "dare": "DARE",
+    "dare_ties": "DARE-TIES",
     "task_arithmetic": "Task arithmetic",
 }
 
@@ -216,10 +217,8 @@ def _sequential_records(seq: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _merge_records(merges: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_method: dict[str, dict[tuple, list]] = {}
     for r in merges:
-        c = config(r)
-        lambdas = tuple(number(x) for x in (c.get("lambdas") or ()))
-        key = (lambdas, number(c.get("density")))
-        by_method.setdefault(str(c.get("merge_method", "?")), {}).setdefault(key, []).append(r)
+        name, lambdas, density = merge_setting(r)
+        by_method.setdefault(name, {}).setdefault((lambdas, density), []).append(r)
     for name in ref.MERGE_PAPER_NAMES:
         by_method.setdefault(name, {})
     order = list(_MERGE_NAMES)

@@ -28,6 +28,7 @@ from reports.importance import importance_figure, read_importances
 from reports.loading import load_study
 from reports.palette import TRAINED_COLOR
 from reports.pdf import build_report
+from reports.rows import merge_setting
 from study.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +209,17 @@ def _rgb(hex_colour: str) -> tuple[float, float, float]:
 def test_pareto_front_keeps_only_undominated_points():
     points = [(1.0, 0.6), (2.0, 0.5), (3.0, 0.7), (0.5, 0.4), (3.0, 0.65)]
     assert pareto_front(points) == [3, 0, 2]
+
+
+def test_merge_setting_reads_config_row_or_sampled_params():
+    in_config = {"kind": "merge", "config": {"merge_method": "ties", "lambdas": [1, 0.5, 0.25]}}
+    in_config["config"]["density"] = 0.2
+    assert merge_setting(in_config) == ("ties", (1.0, 0.5, 0.25), 0.2)
+    as_dict = {"kind": "merge", "merge_method": "eoe", "lambdas": {"sts": 3, "sst": 1, "para": 2}}
+    assert merge_setting(as_dict) == ("eoe", (1.0, 2.0, 3.0), None)
+    sampled = {"kind": "merge", "config": {"method": "lora"}, "params": {"merge_method": "fedavg"}}
+    sampled["params"] |= {"lambda_sst": 0.1, "lambda_para": 0.2, "lambda_sts": 0.3, "density": 0.5}
+    assert merge_setting(sampled) == ("fedavg", (0.1, 0.2, 0.3), None)  # fedavg reads no density
 
 
 def test_importances_skip_with_a_note_when_too_few_trials(tmp_path):
