@@ -29,6 +29,8 @@ from reports.loading import load_study
 from reports.palette import TRAINED_COLOR
 from reports.pdf import build_report
 from reports.rows import merge_setting
+from reports.table_render import table_pages
+from reports.tables import table2
 from study.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,6 +206,20 @@ def _rgb(hex_colour: str) -> tuple[float, float, float]:
     from matplotlib.colors import to_rgb
 
     return to_rgb(hex_colour)
+
+
+def test_a_long_table_continues_on_further_pages():
+    rng = np.random.default_rng(2)
+    rows = [
+        train_row(f"t{r}{t}{b}", rng, r=r, targets=t, bias=b)
+        for r in (2, 4, 8, 16, 32)
+        for t in ("qkv", "attn", "all_linear")
+        for b in ("none", "all")
+    ]
+    table = table2(rows)
+    assert len(table.data) == 35  # 30 of ours + the 5 paper rows at r 64 and 128 (paper only)
+    pages = table_pages(table, rows_per_page=24)
+    assert len(pages) == 2 and "continued, 2/2" in pages[1].texts[0].get_text()
 
 
 def test_pareto_front_keeps_only_undominated_points():
