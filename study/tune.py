@@ -51,27 +51,41 @@ def peft_trial(params: dict[str, Any], base: dict[str, Any], done: dict[str, dic
 
     trial_id = tune.get_context().get_trial_id()
     node_id = ray.get_runtime_context().get_node_id()
-    if trial_id in done:  # finished before the driver died: report the record, do not retrain
-        tune.report(
-            {**{k: done[trial_id].get(k) for k in SCALARS}, "final": True, "replayed": True}
+    # A trial that already finished (the driver died before Ray saved that) is not retrained:
+    # its row in trials.jsonl, or its final checkpoint, is reported again instead.
+    if trial_id in done:
+        row = done[trial_id]
+        _report_flat(
+            {**row, "epoch": row["epochs_run"], "final": row["status"] == "completed"}, node_id
         )
+        return
+    saved = tune.get_checkpoint()
+    if saved is not None:
+        with saved.as_directory() as folder:
+            _report_flat(json.loads((Path(folder) / "metrics.json").read_text()), node_id)
         return
     config = apply_params(TrialConfig.from_dict(base), params)
     run_dir = Path(tempfile.mkdtemp(prefix=f"peft-trial-{trial_id}-"))
 
     def report(metrics: dict[str, Any]) -> None:
-        flat = {k: metrics[k] for k in SCALARS if k in metrics}
-        extra = {k: v for k, v in metrics.items() if k not in SCALARS}
-        flat.update(node_id=node_id, extra_json=json.dumps(extra, default=str))
         if metrics.get("final") and (run_dir / "checkpoint").is_dir():
-            tune.report(flat, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
+            (run_dir / "metrics.json").write_text(json.dumps(metrics, default=str))
+            _report_flat(metrics, node_id, tune.Checkpoint.from_directory(str(run_dir)))
         else:
-            tune.report(flat)
+            _report_flat(metrics, node_id)
 
     try:
         run_trial(config, report, run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _report_flat(metrics: dict[str, Any], node_id: str, checkpoint: Any = None) -> None:
+    """Scalars go to Tune as they are; the rest rides along as one JSON string."""
+    flat = {k: metrics[k] for k in SCALARS if metrics.get(k) is not None}
+    extra = {k: v for k, v in metrics.items() if k not in SCALARS}
+    flat.update(node_id=node_id, extra_json=json.dumps(extra, default=str))
+    tune.report(flat, checkpoint=checkpoint)
 
 
 class StudyRecorder(tune.Callback):
@@ -105,7 +119,8 @@ class StudyRecorder(tune.Callback):
         self._progress(trials)
 
     def _record(self, trial: Any, status: str, error: str | None) -> None:
-        if trial.trial_id in self.recorded:
+        # Read the file, not memory: a restored driver unpickles this callback with old state.
+        if trial.trial_id in {r["trial_id"] for r in read_rows(self.plan.study_dir)}:
             return
         result = trial.last_result or {}
         extra = json.loads(result.get("extra_json") or "{}")
@@ -152,7 +167,6 @@ class StudyRecorder(tune.Callback):
         if status == "errored":
             row.update(sst=None, para=None, sts=None, overall=None)
         append_row(self.plan.study_dir, row)
-        self.recorded.add(trial.trial_id)
 
     def _progress(self, trials: list) -> None:
         rows = read_rows(self.plan.study_dir)
