@@ -83,11 +83,18 @@ def is_reusable(run_dir: Path, config: TrialConfig) -> bool:
         meta = json.loads((run_dir / "meta.json").read_text())
     except ValueError:
         return False
+    return first_difference(saved, config) is None and meta.get("model_sha256") == weights_sha256(
+        config.model_path
+    )
+
+
+def first_difference(saved: dict[str, Any], config: TrialConfig) -> str | None:
+    """'key: saved vs wanted' for the first field where a saved config.json differs, else None."""
     wanted = config.to_dict()
-    for key in _IGNORED:
-        saved.pop(key, None)
-        wanted.pop(key, None)
-    return saved == wanted and meta.get("model_sha256") == weights_sha256(config.model_path)
+    for key in sorted(set(saved) | set(wanted)):
+        if key not in _IGNORED and saved.get(key) != wanted.get(key):
+            return f"{key}: {saved.get(key)!r} vs {wanted.get(key)!r}"
+    return None
 
 
 def read_stage1_config(run_dir: str | Path) -> TrialConfig:

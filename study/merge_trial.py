@@ -50,9 +50,11 @@ from study.evaluate import evaluate
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
 from study.merge_stage1 import (
     adapter_path,
+    first_difference,
     heads_path,
     read_stage1_config,
     read_summary,
+    stage1_config,
     write_json,
 )
 
@@ -152,6 +154,12 @@ def run_merge_trial(
     summary = read_summary(source)
     recipe = make_recipe(method, lambdas, density, source)
     config = read_stage1_config(source)
+    differs = first_difference(config.to_dict(), stage1_config(base, config.orthogonal))
+    if differs is not None:
+        raise ConfigError(
+            f"the stage-1 adapters in {source} were trained with another config ({differs}); "
+            "run prepare_task_adapters with this base first"
+        )
     model = build_from_recipe(config, recipe, recipe["heads"])
     device = pick_device()
     precision = resolve_precision(config.precision, device)
