@@ -3,10 +3,14 @@
 Training batches: shuffle (seeded), sort within buckets of `BUCKET` batches, cut, shuffle the
 batch order. Padding stays near 1 real token per padded slot while the order stays random.
 Evaluation batches are fully sorted by length; predictions are put back in file order.
+
+Token ids live in flat arrays (`Ragged`), so a batch is padded with a few numpy gathers, a
+subsample is one fancy index, and a tokenized file is saved and loaded without pickle.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,13 +22,57 @@ BUCKET = 50  # batches per sorting bucket
 
 
 @dataclass(frozen=True)
+class Ragged:
+    """Rows of different lengths, stored flat: row i is values[offsets[i]:offsets[i + 1]]."""
+
+    values: np.ndarray  # (total,) token ids (int32) or type ids (int8)
+    offsets: np.ndarray  # (N + 1,) int64, offsets[0] == 0
+
+    @classmethod
+    def from_lists(cls, rows: list[list[int]], dtype: type = np.int32) -> Ragged:
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.fromiter(itertools.chain.from_iterable(rows), dtype=dtype, count=offsets[-1])
+        return cls(values, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    def take(self, index: np.ndarray) -> Ragged:
+        """The rows at `index`, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        starts, lengths = self.offsets[index], self.lengths()[index]
+        offsets = np.zeros(len(index) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # position of every output token in `values`: its row's start + its place in the row
+        pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return Ragged(self.values[pos], offsets)
+
+    def pad(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, T) rows at `index` right-padded with 0 to the longest, and the (B, T) 0/1 mask."""
+        starts = self.offsets[index]
+        lengths = self.offsets[np.asarray(index) + 1] - starts
+        cols = np.arange(int(lengths.max()))
+        mask = cols < lengths[:, None]
+        pos = np.where(mask, starts[:, None] + cols, 0)
+        return np.where(mask, self.values[pos], 0), mask
+
+
+@dataclass(frozen=True)
 class Encoded:
     """A tokenized split. Pair tasks hold either one joint sequence or two separate ones."""
 
     task: str
-    ids: list[list[int]]
-    types: list[list[int]]
-    ids_b: list[list[int]] | None  # second sentence (designs 1, 2); None when joint or SST
+    ids: Ragged
+    types: Ragged  # token type ids, same offsets as ids
+    ids_b: Ragged | None  # second sentence (designs 1, 2); None when joint or SST
     labels: np.ndarray | None
     row_ids: list[str]
 
@@ -33,11 +81,20 @@ class Encoded:
 
     def lengths(self) -> np.ndarray:
         """Padded cost per example: the longer of its sequences."""
-        a = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
-        if self.ids_b is None:
-            return a
-        b = np.fromiter((len(x) for x in self.ids_b), dtype=np.int64, count=len(self.ids_b))
-        return np.maximum(a, b)
+        a = self.ids.lengths()
+        return a if self.ids_b is None else np.maximum(a, self.ids_b.lengths())
+
+    def subset(self, index: np.ndarray) -> Encoded:
+        """The examples at `index`, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        return Encoded(
+            self.task,
+            self.ids.take(index),
+            self.types.take(index),
+            None if self.ids_b is None else self.ids_b.take(index),
+            None if self.labels is None else self.labels[index],
+            [self.row_ids[i] for i in index],
+        )
 
 
 def encode(split: TaskSplit, tokenizer, max_len: int, joint: bool) -> Encoded:  # noqa: ANN001
@@ -51,9 +108,14 @@ def encode(split: TaskSplit, tokenizer, max_len: int, joint: bool) -> Encoded:  
         ids_b = None
     else:
         out = tokenizer(split.text_a, **kw)
-        ids_b = tokenizer(split.text_b, **kw)["input_ids"]
+        ids_b = Ragged.from_lists(tokenizer(split.text_b, **kw)["input_ids"])
     return Encoded(
-        split.task, out["input_ids"], out["token_type_ids"], ids_b, split.labels, split.ids
+        split.task,
+        Ragged.from_lists(out["input_ids"]),
+        Ragged.from_lists(out["token_type_ids"], np.int8),
+        ids_b,
+        split.labels,
+        list(split.ids),
     )
 
 
@@ -90,23 +152,18 @@ def padding_efficiency(lengths: np.ndarray, batches: list[np.ndarray], pad_to: i
     return real / padded
 
 
-def _pad(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), width, dtype=torch.long)
-    mask = torch.zeros(len(seqs), width, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
+def _tensors(ragged: Ragged, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, mask = ragged.pad(index)
+    return torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(mask.astype(np.int64))
 
 
 def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:
     """Pad the rows at `index` to the batch's longest: (B, T) tensors plus labels (B,)."""
-    ids, mask = _pad([data.ids[i] for i in index])
-    types, _ = _pad([data.types[i] for i in index])
+    ids, mask = _tensors(data.ids, index)
+    types, _ = _tensors(data.types, index)
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     if data.ids_b is not None:
-        ids_b, mask_b = _pad([data.ids_b[i] for i in index])
+        ids_b, mask_b = _tensors(data.ids_b, index)
         batch.update(
             input_ids_b=ids_b, attention_mask_b=mask_b, token_type_ids_b=torch.zeros_like(ids_b)
         )

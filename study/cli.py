@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="", metavar="DIR", help="study folder (default: runs/NAME)")
     p.add_argument(
+        "--storage",
+        default="",
+        metavar="URI",
+        help="Ray experiment storage: a folder or a pyarrow URI such as s3://bucket/path (default: OUT/ray)",
+    )
+    p.add_argument(
         "--objectives",
         default="overall",
         help="overall | overall,params_pct (multi-objective, no ASHA)",

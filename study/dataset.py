@@ -1,4 +1,9 @@
-"""Per-task train/dev data for a trial: read, subsample (seeded), tokenize (cached)."""
+"""Per-task train/dev data for a trial: read, tokenize (disk-cached), subsample (seeded).
+
+Each data file is tokenized whole, once per tokenizer (study/token_cache.py), and every trial
+takes its subsample from that; one process also keeps what it built in memory, so a reused
+Ray worker neither re-reads nor re-tokenizes anything.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from study.batching import Encoded, encode
+from study.batching import Encoded
 from study.config import TASKS, TrialConfig
 from study.data import FILE_NAMES, load_split, resolve_data_dir, subsample_index
+from study.token_cache import cached_encode
 
 
 def file_key(task: str, split: str, data_dir: str) -> tuple[str, int, int]:
@@ -19,7 +25,8 @@ def file_key(task: str, split: str, data_dir: str) -> tuple[str, int, int]:
     return str(path), st.st_size, st.st_mtime_ns
 
 
-_CACHE: dict[tuple, Encoded] = {}  # one process (a Ray worker) tokenizes each file once
+_CACHE: dict[tuple, Encoded] = {}  # one process (a Ray worker) builds each subsample once
+CACHE_STATS: dict[str, int] = {"memory": 0, "hit": 0, "miss": 0, "off": 0}
 
 
 def _encoded(
@@ -34,10 +41,14 @@ def _encoded(
     seed: int,
 ) -> Encoded:  # noqa: ANN001
     key = (task, split, file_key(task, split, data_dir), tokenizer_key, max_len, joint, count, seed)
-    if key not in _CACHE:
-        data = load_split(task, split, data_dir)
-        index = subsample_index(len(data), count, seed + TASKS.index(task))
-        _CACHE[key] = encode(data.subset(index), tokenizer, max_len, joint)
+    if key in _CACHE:
+        CACHE_STATS["memory"] += 1
+        return _CACHE[key]
+    data = load_split(task, split, data_dir)
+    whole, status = cached_encode(data, tokenizer, max_len, joint)
+    CACHE_STATS[status] += 1
+    index = subsample_index(len(data), count, seed + TASKS.index(task))
+    _CACHE[key] = whole if len(index) == len(whole) else whole.subset(index)
     return _CACHE[key]
 
 

@@ -44,6 +44,8 @@ class StudyPlan:
     dashboard_host: str
     dashboard_port: int
     resume: bool
+    storage: str
+    """Ray's experiment storage: a local folder or a pyarrow-filesystem URI (s3://, gs://, ...)."""
     seed: int = 0
 
 
@@ -130,6 +132,7 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
         args.dashboard_host,
         args.dashboard_port,
         exists,
+        getattr(args, "storage", "") or str(study_dir / "ray"),
     )
 
 
@@ -221,3 +224,17 @@ def print_summary(plan: StudyPlan) -> None:
         f"params {best['params_pct']:.2f}%  {p}"
     )
     print(f"its adapters: {best.get('adapter_dir')}")
+
+
+def data_sizes(base: TrialConfig) -> dict[str, dict[str, int]]:
+    """Examples per task and split the trials use, and the file sizes (study.json)."""
+    from study.config import TASKS
+    from study.data import load_split, subsample_index
+
+    sizes: dict[str, dict[str, int]] = {}
+    for task in TASKS:
+        for split, count in (("train", base.train_per_task), ("dev", base.dev_per_task)):
+            n = len(load_split(task, split, base.data_dir))
+            sizes.setdefault(task, {})[split] = len(subsample_index(n, count, 0))
+            sizes[task][f"{split}_file"] = n
+    return sizes

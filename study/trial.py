@@ -66,13 +66,24 @@ def run_trial(
     precision = resolve_precision(config.precision, device)
     model_sha = weights_sha256(config.model_path)
     tokenizer = load_tokenizer(config.model_path)
+    t_data = time.perf_counter()
     train = task_data(config, "train", tokenizer, model_sha)
     dev = task_data(config, "dev", tokenizer, model_sha)
+    t_data = time.perf_counter() - t_data
     model = build_model(config, load_encoder(config.model_path)).to(device)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []
-    timing = {"setup": time.perf_counter() - t_start, "train": 0.0, "eval": 0.0, "save": 0.0}
+    # setup: everything before the first step (tokenize, a part of it: data files + tokens);
+    # data: batch padding + copies; train: forward, backward, optimizer step.
+    timing = {
+        "setup": time.perf_counter() - t_start,
+        "tokenize": t_data,
+        "data": 0.0,
+        "train": 0.0,
+        "eval": 0.0,
+        "save": 0.0,
+    }
     train_loss: dict[str, float] = {}
 
     counts = parameter_counts(model)
@@ -120,6 +131,7 @@ def run_trial(
         "train_examples": {t: len(e) for t, e in train.items()},
         "dev_examples": {t: len(e) for t, e in dev.items()},
         "adapter_dir": str(Path(run_dir).resolve()) if run_dir is not None else None,
+        "peak_rss_mb": peak_rss_mb(),
     }
     if report is not None:
         report(dict(final))
@@ -138,30 +150,60 @@ def _train_task(
     progress: bool,
     timing: dict[str, float],
 ) -> float:
-    """One pass over one task's batches; returns the mean training loss."""
+    """One pass over one task's batches; returns the mean training loss.
+
+    On CUDA the batch is the only host-to-device copy per step: losses stay on the device and
+    are checked for NaN/inf once per pass (the error still names the first bad step).
+    """
     model.train()
     task = data.task
-    losses = []
+    on_cpu = device.type == "cpu"
+    losses: list[torch.Tensor | float] = []
     batches = training_batches(data.lengths(), config.batch_size, rng)
     bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
     for step, index in enumerate(bar, start=1):
         t0 = time.perf_counter()
-        batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, index).items()}
+        batch = collate(data, index)
+        if not on_cpu:
+            batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+        t1 = time.perf_counter()
         with autocast(precision, device):
             loss = task_loss(task, model(task, batch), batch["labels"])
         loss = _inject(config.inject_fault, loss)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss.item()}) in task {task}, epoch {epoch}, step {step}"
-            )
+        if on_cpu and not torch.isfinite(loss):
+            raise _non_finite(loss.item(), task, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
-        timing["train"] += time.perf_counter() - t0
+        losses.append(loss.item() if on_cpu else loss.detach())
+        t2 = time.perf_counter()
+        timing["data"] += t1 - t0
+        timing["train"] += t2 - t1
         if progress:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            recent = [float(v) for v in losses[-20:]]
+            bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+    if not on_cpu:
+        t0 = time.perf_counter()
+        values = torch.stack(losses).float().cpu().numpy()  # the pass's one device-to-host copy
+        bad = np.flatnonzero(~np.isfinite(values))
+        timing["train"] += time.perf_counter() - t0
+        if len(bad):
+            raise _non_finite(float(values[bad[0]]), task, epoch, int(bad[0]) + 1)
+        return float(np.mean(values))
     return float(np.mean(losses))
+
+
+def _non_finite(value: float, task: str, epoch: int, step: int) -> NonFiniteLossError:
+    return NonFiniteLossError(
+        f"non-finite loss ({value}) in task {task}, epoch {epoch}, step {step}"
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _inject(fault: str, loss: torch.Tensor) -> torch.Tensor:

@@ -23,10 +23,12 @@ from optuna.storages.journal import JournalFileBackend
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.trainable.function_trainable import wrap_function
 
 from search_spaces.spec import Choice, LogUniform, Param, Uniform
+from study.records import error_line, progress_line, trial_row
 from study.results import append_row, completed_ids, read_rows
-from study.runner import StudyPlan, apply_params, write_study_meta
+from study.runner import StudyPlan, apply_params, data_sizes, write_study_meta
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside the study folder
 SCALARS = (
@@ -44,8 +46,11 @@ SCALARS = (
 )
 
 
-def peft_trial(params: dict[str, Any], base: dict[str, Any], done: dict[str, dict]) -> None:
+def peft_trial(
+    params: dict[str, Any], base: dict[str, Any], done: dict[str, dict], assets: dict[str, Any]
+) -> None:
     """Ray Tune function trainable: one trial = run_trial on base + sampled params."""
+    from study.assets import materialize
     from study.config import TrialConfig
     from study.trial import run_trial
 
@@ -65,6 +70,11 @@ def peft_trial(params: dict[str, Any], base: dict[str, Any], done: dict[str, dic
             _report_flat(json.loads((Path(folder) / "metrics.json").read_text()), node_id)
         return
     config = apply_params(TrialConfig.from_dict(base), params)
+    # On a node without the driver's folders, use the copies shipped through the object store.
+    for field, kind in (("data_dir", "data"), ("model_path", "model")):
+        path = getattr(config, field)
+        if path and not os.path.isdir(path) and assets.get(kind):
+            config = config.replace(**{field: materialize(assets[kind], kind)})
     run_dir = Path(tempfile.mkdtemp(prefix=f"peft-trial-{trial_id}-"))
 
     def report(metrics: dict[str, Any]) -> None:
@@ -94,115 +104,48 @@ class StudyRecorder(tune.Callback):
     def __init__(self, plan: StudyPlan) -> None:
         self.plan = plan
         self.history: dict[str, list[dict]] = {}
-        self.recorded = set(completed_ids(plan.study_dir)) | {
-            r["trial_id"] for r in read_rows(plan.study_dir)
-        }
         self.started = time.time()
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
         if not result.get("final"):
-            self.history.setdefault(trial.trial_id, []).append(
-                {k: result.get(k) for k in ("epoch", "sst", "para", "sts", "overall")}
-            )
+            keep = {k: result.get(k) for k in ("epoch", "sst", "para", "sts", "overall")}
+            self.history.setdefault(trial.trial_id, []).append(keep)
         self._progress(trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        result = trial.last_result or {}
-        status = "completed" if result.get("final") else "stopped_early"
-        self._record(trial, status, None)
+        final = (trial.last_result or {}).get("final")
+        self._record(trial, "completed" if final else "stopped_early", None)
         self._progress(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, "errored", _error_line(trial))
+        self._record(trial, "errored", error_line(getattr(trial, "error_file", None)))
         self._progress(trials)
 
     def _record(self, trial: Any, status: str, error: str | None) -> None:
         # Read the file, not memory: a restored driver unpickles this callback with old state.
         if trial.trial_id in {r["trial_id"] for r in read_rows(self.plan.study_dir)}:
             return
-        result = trial.last_result or {}
-        extra = json.loads(result.get("extra_json") or "{}")
-        history = extra.pop("history", None) or self.history.get(trial.trial_id, [])
         checkpoint = getattr(trial, "checkpoint", None)
-        config = (
-            apply_params(self.plan.base, trial.config).to_dict()
-            if status != "errored" or trial.config
-            else None
+        row = trial_row(
+            self.plan,
+            trial.trial_id,
+            trial.config,
+            status,
+            error,
+            trial.last_result or {},
+            self.history.get(trial.trial_id, []),
+            checkpoint.path if checkpoint else None,
         )
-        row = {
-            "study": self.plan.spec.name,
-            "trial_id": trial.trial_id,
-            "status": status,
-            "error": error,
-            "kind": self.plan.spec.kind,
-            "config": config,
-            "seed": self.plan.base.seed,
-            "params": dict(trial.config),
-            "history": history,
-            **{
-                k: result.get(k)
-                for k in (
-                    "sst",
-                    "para",
-                    "sts",
-                    "overall",
-                    "params_pct",
-                    "params_total_pct",
-                    "adapter_pct",
-                )
-            },
-            "seconds": result.get("seconds") or result.get("time_total_s"),
-            "epochs_run": len(history),
-            "adapter_dir": checkpoint.path
-            if checkpoint is not None and status == "completed"
-            else None,
-            "trained_params": extra.get("trained_params"),
-            "time_split": extra.get("time_split"),
-            "precision": extra.get("precision"),
-            "node_id": result.get("node_id"),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        if status == "errored":
-            row.update(sst=None, para=None, sts=None, overall=None)
         append_row(self.plan.study_dir, row)
 
     def _progress(self, trials: list) -> None:
         rows = read_rows(self.plan.study_dir)
-        count = {
-            s: sum(r["status"] == s for r in rows)
-            for s in ("completed", "stopped_early", "errored")
-        }
-        running = sum(t.status == "RUNNING" for t in trials)
-        best = max(
-            (r for r in rows if r.get("overall") is not None),
-            key=lambda r: r["overall"],
-            default=None,
-        )
-        best_txt = (
-            f"best overall {best['overall']:.4f} ({best['trial_id']}: {best['params']})"
-            if best
-            else "best -"
-        )
-        mins = (time.time() - self.started) / 60
-        print(
-            f"[{self.plan.spec.name} {mins:5.1f} min] {len(rows)}/{self.plan.samples} done: "
-            f"{count['completed']} completed, {count['stopped_early']} stopped early, "
-            f"{count['errored']} errored; {running} running | {best_txt}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def _error_line(trial: Any) -> str:
-    """Last line of the trial's traceback, e.g. 'NonFiniteLossError: non-finite loss ...'."""
-    text = ""
-    path = getattr(trial, "error_file", None)
-    if path and os.path.isfile(path):
-        text = Path(path).read_text(errors="replace")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "trial failed (no error message)"
+        done = {r["trial_id"] for r in rows}
+        running = sum(t.status == "RUNNING" and t.trial_id not in done for t in trials)
+        line = progress_line(self.plan, rows, running, (time.time() - self.started) / 60)
+        print(line, file=sys.stderr, flush=True)
 
 
 def optuna_space(space: dict[str, Param]) -> dict[str, Any]:
@@ -246,17 +189,34 @@ def make_scheduler(plan: StudyPlan) -> ASHAScheduler | None:
     )
 
 
+PROJECT = Path(__file__).resolve().parent.parent
+SHIP_EXCLUDES = [
+    ".venv",
+    ".git",
+    "runs",
+    ".helpers",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "__pycache__",
+]
+
+
 def init_ray(plan: StudyPlan) -> None:
     """Join the cluster at --address, or start a local Ray whose dashboard binds 127.0.0.1."""
     quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
+    env: dict[str, Any] = {"worker_process_setup_hook": "study.worker_setup.preload"}
     if plan.address:
-        ray.init(address=plan.address, **quiet)
+        # Other nodes get this project's code and data/ as a packaged working_dir.
+        env.update(working_dir=str(PROJECT), excludes=SHIP_EXCLUDES)
+        ray.init(address=plan.address, runtime_env=env, **quiet)
         print(f"joined Ray cluster at {plan.address}", file=sys.stderr)
         return
     ctx = ray.init(
         include_dashboard=True,
         dashboard_host=plan.dashboard_host,
         dashboard_port=plan.dashboard_port,
+        runtime_env=env,
         **quiet,
     )
     token = "~/.ray/auth_token" if os.environ.get("RAY_AUTH_MODE", "token") != "disabled" else None
@@ -270,16 +230,31 @@ def init_ray(plan: StudyPlan) -> None:
             file=sys.stderr,
         )
     print(
-        f"  trials show as actors named '{plan.spec.name}_<trial id>'; Optuna: optuna-dashboard {plan.study_dir / 'optuna.journal'}",
+        f"  trials show as actors named '{plan.spec.name} trial {plan.spec.name}_<id>'; Optuna: optuna-dashboard {plan.study_dir / 'optuna.journal'}",
         file=sys.stderr,
     )
 
 
 def _trainable(plan: StudyPlan) -> Any:
+    """peft_trial as a Tune class whose actors are named after their trial in the dashboard."""
+    from study.assets import pack_data, pack_model
+
+    assets = {}
+    if plan.address:  # no shared filesystem assumed: ship custom data/model folders
+        assets = {
+            "data": pack_data(plan.base.data_dir) if plan.base.data_dir else None,
+            "model": pack_model(plan.base.model_path) if plan.base.model_path else None,
+        }
     done = completed_ids(plan.study_dir)
-    fn = tune.with_parameters(peft_trial, base=plan.base.to_dict(), done=done)
+    fn = tune.with_parameters(peft_trial, base=plan.base.to_dict(), done=done, assets=assets)
+    study = plan.spec.name
+
+    class PeftTrial(wrap_function(fn)):
+        def __repr__(self) -> str:  # the dashboard's actor "Repr" column
+            return f"{study} trial {self.trial_name}"
+
     resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
-    return tune.with_resources(fn, resources)
+    return tune.with_resources(PeftTrial, resources)
 
 
 def execute(plan: StudyPlan) -> None:
@@ -290,14 +265,16 @@ def execute(plan: StudyPlan) -> None:
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     if not plan.resume:
         versions = {**library_versions(), "ray": ray.__version__, "optuna": optuna.__version__}
-        write_study_meta(plan, weights_sha256(plan.base.model_path), _data_sizes(plan), versions)
+        write_study_meta(
+            plan, weights_sha256(plan.base.model_path), data_sizes(plan.base), versions
+        )
     init_ray(plan)
-    exp_path = plan.study_dir / EXPERIMENT / plan.spec.name
+    exp_path = f"{plan.storage}/{plan.spec.name}"
     try:
-        if plan.resume and tune.Tuner.can_restore(str(exp_path)):
+        if plan.resume and tune.Tuner.can_restore(exp_path):
             print(f"resuming {plan.spec.name} from {exp_path}", file=sys.stderr)
             tuner = tune.Tuner.restore(
-                str(exp_path),
+                exp_path,
                 trainable=_trainable(plan),
                 resume_unfinished=True,
                 resume_errored=False,
@@ -325,22 +302,9 @@ def _new_tuner(plan: StudyPlan) -> tune.Tuner:
         ),
         run_config=tune.RunConfig(
             name=plan.spec.name,
-            storage_path=str(plan.study_dir / EXPERIMENT),
+            storage_path=plan.storage,
             failure_config=tune.FailureConfig(max_failures=1),
             callbacks=[StudyRecorder(plan)],
             verbose=0,
         ),
     )
-
-
-def _data_sizes(plan: StudyPlan) -> dict[str, dict[str, int]]:
-    from study.config import TASKS
-    from study.data import load_split, subsample_index
-
-    sizes: dict[str, dict[str, int]] = {}
-    for task in TASKS:
-        for split, count in (("train", plan.base.train_per_task), ("dev", plan.base.dev_per_task)):
-            n = len(load_split(task, split, plan.base.data_dir))
-            sizes.setdefault(task, {})[split] = len(subsample_index(n, count, 0))
-            sizes[task][f"{split}_file"] = n
-    return sizes

@@ -1,0 +1,183 @@
+"""Step time, tokens/s and achieved FLOP/s of full fine-tuning, LoRA and DoRA on the same batches.
+
+FLOP estimate per step (T = padded tokens of the batch, N = weights of the encoder's linear
+layers, embeddings excluded since a lookup is no GEMM; L layers, d hidden, S padded length):
+    full:      6·N·T                 forward 2NT, backward dX 2NT, backward dW 2NT
+    lora/dora: 4·N·T + 6·n_a·T       forward 2NT + backward dX 2NT over the frozen base (no
+                                     weight-gradient GEMM for frozen weights), and the adapters'
+                                     own A/B products (n_a adapter weights) in all three passes
+    dora adds  6·Σ d_out·d_in·r      forming W0 + BA for the column norms, forward and backward
+    all add    3·4·B·S²·d·L          attention scores and values (no weights, so x3 in training)
+The heads' few thousand weights are left out.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from study.batching import Encoded, collate, training_batches
+from study.config import TrialConfig
+from study.hardware import autocast
+
+# (name, config changes): the four adapters the issue compares
+METHODS = (
+    ("full", {"method": "full"}),
+    ("lora_qkv_r16", {"method": "lora", "targets": "qkv", "r": 16}),
+    ("lora_all_linear_r64", {"method": "lora", "targets": "all_linear", "r": 64}),
+    ("dora_qkv_r16", {"method": "dora", "targets": "qkv", "r": 16}),
+)
+PRECISIONS = ("fp32", "bf16")
+
+
+def gemm_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    """Best GFLOP/s of torch.mm (m, k) @ (k, n) over repeated timed runs lasting ~`seconds`."""
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    torch.mm(a, b)  # warm-up (oneDNN picks its kernel)
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * m * k * n / best / 1e9
+
+
+def gemm_peak(quick: bool) -> dict[str, Any]:
+    """Large square GEMM peak per precision, and the peak at the encoder's typical shape."""
+    size = 1024 if quick else 2048
+    seconds = 0.5 if quick else 2.0
+    out: dict[str, Any] = {"size": size}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        out[f"{name}_gflops"] = gemm_gflops(dtype, size, size, size, seconds)
+        # 32 sentences x ~32 tokens through the 384 -> 1536 intermediate layer of MiniLM
+        out[f"shape_{name}_gflops"] = gemm_gflops(dtype, 1024, 384, 1536, seconds / 2)
+    return out
+
+
+def linear_shapes(encoder: torch.nn.Module) -> list[tuple[int, int]]:
+    """(d_out, d_in) of every frozen-or-not base Linear inside the encoder blocks."""
+    shapes = []
+    for name, module in encoder.named_modules():
+        if isinstance(module, torch.nn.Linear) and ".layer." in name and "lora_" not in name:
+            shapes.append(tuple(module.weight.shape))
+    return shapes
+
+
+def step_flops(
+    method: str, encoder: torch.nn.Module, config: TrialConfig, batch_shape: tuple[int, int]
+) -> float:
+    """Training FLOPs of one step (see the module docstring)."""
+    b, s = batch_shape
+    tokens = b * s
+    shapes = linear_shapes(encoder)
+    n_base = sum(o * i for o, i in shapes)
+    cfg = encoder.config if hasattr(encoder, "config") else encoder.base_model.model.config
+    attention = 3 * 4 * b * s * s * cfg.hidden_size * cfg.num_hidden_layers
+    if method == "full":
+        return 6.0 * n_base * tokens + attention
+    adapter = sum(p.numel() for n, p in encoder.named_parameters() if "lora_" in n)
+    flops = 4.0 * n_base * tokens + 6.0 * adapter * tokens + attention
+    if method == "dora":
+        flops += 6.0 * sum(
+            m.in_features * m.out_features * config.r
+            for n, m in encoder.named_modules()
+            if n.endswith("base_layer") and isinstance(m, torch.nn.Linear)
+        )
+    return flops
+
+
+def bench_batches(data: Encoded, batch_size: int, count: int) -> list[dict[str, torch.Tensor]]:
+    """`count` of our training batches (seed 0), collated once: the same inputs for every method."""
+    batches = training_batches(data.lengths(), batch_size, np.random.default_rng(0))
+    return [collate(data, index) for index in batches[:count]]
+
+
+def time_steps(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: list[dict[str, torch.Tensor]],
+    task: str,
+    precision: str,
+    warmup: int,
+) -> dict[str, float]:
+    """Mean seconds of forward, backward and optimizer step over `batches` after `warmup` steps."""
+    from model.heads import task_loss
+
+    device = torch.device("cpu")
+    model.train()
+    parts = np.zeros(3)
+    for i, batch in enumerate(batches[:warmup] + batches):
+        t0 = time.perf_counter()
+        with autocast(precision, device):
+            loss = task_loss(task, model(task, batch), batch["labels"])
+        t1 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        if i >= warmup:
+            parts += (t1 - t0, t2 - t1, t3 - t2)
+    parts /= len(batches)
+    return {"forward_s": parts[0], "backward_s": parts[1], "optimizer_s": parts[2]}
+
+
+def method_steps(
+    base: TrialConfig,
+    batches: list[dict[str, torch.Tensor]],
+    peaks: dict[str, float],
+    warmup: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{method: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}."""
+    from model.encoder import load_encoder
+    from model.multitask import build_model
+    from study.trial import make_optimizer
+
+    padded = sum(b["input_ids"].numel() for b in batches)
+    real = sum(int(b["attention_mask"].sum()) for b in batches)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, changes in METHODS:
+        config = base.replace(mode="sequential", **changes)
+        torch.manual_seed(0)
+        model = build_model(config, load_encoder(config.model_path))
+        optimizer = make_optimizer(model, config)
+        encoder = model.encoder_for("sst")
+        flops = sum(
+            step_flops(config.method, encoder, config, tuple(b["input_ids"].shape)) for b in batches
+        ) / len(batches)
+        out[name] = {}
+        for precision in PRECISIONS:
+            parts = time_steps(model, optimizer, batches, "sst", precision, warmup)
+            step = sum(parts.values())
+            out[name][precision] = {
+                "step_s": step,
+                **parts,
+                "tokens_per_s": padded / len(batches) / step,
+                "real_tokens_per_s": real / len(batches) / step,
+                "samples_per_s": base.batch_size / step,
+                "flops_per_step": flops,
+                "gflops": flops / step / 1e9,
+                "peak_fraction": flops / step / 1e9 / peaks[f"{precision}_gflops"],
+            }
+        del model, optimizer
+    return out
+
+
+def step_ratios(steps: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Step-time ratios per precision, and fp32/bf16 per method."""
+    ratios: dict[str, dict[str, float]] = {}
+    for p in PRECISIONS:
+        lora = steps["lora_qkv_r16"][p]["step_s"]
+        ratios[p] = {
+            "full_over_lora": steps["full"][p]["step_s"] / lora,
+            "dora_over_lora": steps["dora_qkv_r16"][p]["step_s"] / lora,
+            "lora_all_linear_r64_over_lora": steps["lora_all_linear_r64"][p]["step_s"] / lora,
+        }
+    ratios["fp32_over_bf16"] = {
+        m: steps[m]["fp32"]["step_s"] / steps[m]["bf16"]["step_s"] for m in steps
+    }
+    return ratios
