@@ -7,7 +7,7 @@ import importlib
 from search_spaces.spec import StudySpec
 from study.errors import UserError
 
-STUDIES = ("smoke", "lora_sweep", "full_finetune", "multitask_order", "paper")
+STUDIES = ("smoke", "lora_sweep", "full_finetune", "multitask_order", "merge", "paper")
 
 
 def study_names() -> tuple[str, ...]:

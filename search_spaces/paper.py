@@ -4,10 +4,10 @@ from search_spaces.spec import StudySpec
 
 STUDY = StudySpec(
     name="paper",
-    description="suite: full_finetune + lora_sweep + multitask_order (Tables 1-3)",
+    description="suite: full_finetune + lora_sweep + multitask_order + merge (Tables 1-3)",
     base={},
     space={},
-    samples={"cpu": 38, "paper": 72},
-    includes=("full_finetune", "lora_sweep", "multitask_order"),
+    samples={"cpu": 68, "paper": 172},
+    includes=("full_finetune", "lora_sweep", "multitask_order", "merge"),
     scheduler=None,
 )

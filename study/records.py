@@ -35,7 +35,7 @@ def trial_row(
         "status": status,
         "error": error,
         "kind": plan.spec.kind,
-        "config": extra.get("config") or apply_params(plan.base, params).to_dict(),
+        "config": row_config(plan, params),
         "seed": plan.base.seed,
         "params": dict(params),
         "history": history,
@@ -52,6 +52,19 @@ def trial_row(
     if status == "errored":  # whatever it reported before failing is not a result
         row.update({k: None for k in SCORES})
     return row
+
+
+def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
+    """The full config of a trial; a merge trial's is the stage-1 base plus its recipe."""
+    if plan.spec.kind == "merge":
+        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
+        return {
+            **plan.base.to_dict(),
+            "merge_method": params.get("merge_method"),
+            "lambdas": lambdas,
+            "density": params.get("density"),
+        }
+    return apply_params(plan.base, params).to_dict()
 
 
 def progress_line(plan: StudyPlan, rows: list[dict], running: int, minutes: float) -> str:

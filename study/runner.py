@@ -138,7 +138,13 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
 
 def check_space(spec: StudySpec, base: TrialConfig, hidden: int) -> None:
     """Every space key is a config field, every point is a valid config, no r above hidden."""
-    if spec.kind != "train":
+    if spec.kind == "merge":
+        from study.merge_stage1 import stage1_config
+        from study.merge_trial import merge_params
+
+        stage1_config(base, orthogonal=False)  # merging needs LoRA without trained biases
+        for point in spec.points_to_evaluate:
+            merge_params(point)
         return
     for point in spec.points_to_evaluate:
         apply_params(base, point)

@@ -47,9 +47,14 @@ SCALARS = (
 
 
 def peft_trial(
-    params: dict[str, Any], base: dict[str, Any], done: dict[str, dict], assets: dict[str, Any]
+    params: dict[str, Any],
+    base: dict[str, Any],
+    done: dict[str, dict],
+    assets: dict[str, Any],
+    stage1: dict[str, Any] | None = None,
 ) -> None:
-    """Ray Tune function trainable: one trial = run_trial on base + sampled params."""
+    """Ray Tune function trainable: one trial = run_trial on base + sampled params, or, in a
+    merge study (stage1 given), run_merge_trial on the saved stage-1 adapters."""
     from study.assets import materialize
     from study.config import TrialConfig
     from study.trial import run_trial
@@ -69,7 +74,9 @@ def peft_trial(
         with saved.as_directory() as folder:
             _report_flat(json.loads((Path(folder) / "metrics.json").read_text()), node_id)
         return
-    config = apply_params(TrialConfig.from_dict(base), params)
+    config = (
+        TrialConfig.from_dict(base) if stage1 else apply_params(TrialConfig.from_dict(base), params)
+    )
     # On a node without the driver's folders, use the copies shipped through the object store.
     for field, kind in (("data_dir", "data"), ("model_path", "model")):
         path = getattr(config, field)
@@ -85,7 +92,12 @@ def peft_trial(
             _report_flat(metrics, node_id)
 
     try:
-        run_trial(config, report, run_dir)
+        if stage1:
+            from study.merge_trial import run_merge_trial
+
+            run_merge_trial(params, stage1, config, report, run_dir)
+        else:
+            run_trial(config, report, run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -235,7 +247,7 @@ def init_ray(plan: StudyPlan) -> None:
     )
 
 
-def _trainable(plan: StudyPlan) -> Any:
+def _trainable(plan: StudyPlan, stage1: dict[str, Any] | None = None) -> Any:
     """peft_trial as a Tune class whose actors are named after their trial in the dashboard."""
     from study.assets import pack_data, pack_model
 
@@ -246,7 +258,9 @@ def _trainable(plan: StudyPlan) -> Any:
             "model": pack_model(plan.base.model_path) if plan.base.model_path else None,
         }
     done = completed_ids(plan.study_dir)
-    fn = tune.with_parameters(peft_trial, base=plan.base.to_dict(), done=done, assets=assets)
+    fn = tune.with_parameters(
+        peft_trial, base=plan.base.to_dict(), done=done, assets=assets, stage1=stage1
+    )
     study = plan.spec.name
 
     class PeftTrial(wrap_function(fn)):
@@ -268,6 +282,15 @@ def execute(plan: StudyPlan) -> None:
         write_study_meta(
             plan, weights_sha256(plan.base.model_path), data_sizes(plan.base), versions
         )
+    stage1 = None
+    if plan.spec.kind == "merge":  # stage 1: per-task adapters, trained once (or reused)
+        from study.merge_stage1 import prepare_task_adapters
+
+        print(
+            f"{plan.spec.name} stage 1: per-task adapters in {plan.study_dir / 'stage1'}",
+            file=sys.stderr,
+        )
+        stage1 = prepare_task_adapters(plan.base, plan.study_dir, progress=True)
     init_ray(plan)
     exp_path = f"{plan.storage}/{plan.spec.name}"
     try:
@@ -275,21 +298,21 @@ def execute(plan: StudyPlan) -> None:
             print(f"resuming {plan.spec.name} from {exp_path}", file=sys.stderr)
             tuner = tune.Tuner.restore(
                 exp_path,
-                trainable=_trainable(plan),
+                trainable=_trainable(plan, stage1),
                 resume_unfinished=True,
                 resume_errored=False,
             )
         else:
-            tuner = _new_tuner(plan)
+            tuner = _new_tuner(plan, stage1)
         tuner.fit()
     finally:
         ray.shutdown()
 
 
-def _new_tuner(plan: StudyPlan) -> tune.Tuner:
+def _new_tuner(plan: StudyPlan, stage1: dict[str, Any] | None) -> tune.Tuner:
     single = len(plan.metrics) == 1
     return tune.Tuner(
-        _trainable(plan),
+        _trainable(plan, stage1),
         tune_config=tune.TuneConfig(
             metric=plan.metrics[0] if single else None,
             mode=plan.modes[0] if single else None,

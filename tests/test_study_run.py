@@ -15,6 +15,7 @@ import pytest
 
 from search_spaces import load_study, study_names
 from search_spaces.spec import Choice, LogUniform, Uniform
+from study.merge_trial import merge_params
 from study.results import read_rows
 from study.runner import apply_params, make_plan
 from study.scales import scale_config
@@ -102,11 +103,15 @@ def test_every_study_loads_and_samples_valid_configs(name):
     for scale in spec.samples:
         base = scale_config(scale).replace(**spec.base)
         for pick in range(3):
-            config = apply_params(base, fixed_params(spec.space, pick))
-            assert config.scale == scale
+            params = fixed_params(spec.space, pick)
+            if spec.kind == "merge":
+                method, lambdas, _ = merge_params(params)
+                assert method == params["merge_method"] and len(lambdas) == 3
+            else:
+                assert apply_params(base, params).scale == scale
         for point in spec.points_to_evaluate:
             assert set(point) == set(spec.space), "a first point must set every searched parameter"
-            apply_params(base, point)
+            merge_params(point) if spec.kind == "merge" else apply_params(base, point)
     for p in spec.space.values():
         assert isinstance(p, Choice | LogUniform | Uniform)
 
