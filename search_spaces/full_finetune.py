@@ -1,25 +1,16 @@
 """Table 1 and Figure 2: full fine-tuning, sequential, head design 1-3 x the 6 task orders."""
 
-from search_spaces.spec import Choice, StudySpec
-
-_ORDERS = (
-    "sst-para-sts",
-    "sst-sts-para",
-    "para-sst-sts",
-    "para-sts-sst",
-    "sts-sst-para",
-    "sts-para-sst",
-)
+from search_spaces.spec import TASK_ORDERS, Choice, StudySpec
 
 STUDY = StudySpec(
     name="full_finetune",
     description="Table 1 + Figure 2: full fine-tuning, head design x task order",
     paper_table="table1,figure2",
     base={"mode": "sequential", "method": "full"},
-    space={"head_design": Choice((1, 2, 3)), "task_order": Choice(_ORDERS)},
+    space={"head_design": Choice((1, 2, 3)), "task_order": Choice(TASK_ORDERS)},
     # The whole 3 x 6 grid, so Figure 2 is complete at every scale but smoke.
     points_to_evaluate=tuple(
-        {"head_design": d, "task_order": o} for d in (3, 1, 2) for o in _ORDERS
+        {"head_design": d, "task_order": o} for d in (3, 1, 2) for o in TASK_ORDERS
     ),
     samples={"smoke": 2, "cpu": 18, "paper": 18},
     scheduler=None,  # a grid: every cell runs to the end

@@ -31,6 +31,16 @@ class Uniform:
 
 Param = Choice | LogUniform | Uniform
 
+# The six orders of sst, para, sts in sequential training (Figure 2, Table 3), as Optuna-friendly strings.
+TASK_ORDERS = (
+    "sst-para-sts",
+    "sst-sts-para",
+    "para-sst-sts",
+    "para-sts-sst",
+    "sts-sst-para",
+    "sts-para-sst",
+)
+
 
 @dataclass(frozen=True)
 class Scheduler:
