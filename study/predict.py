@@ -61,6 +61,8 @@ def resolve_target(target: str) -> tuple[Path, dict[str, Any] | None]:
         raise UserError(
             f"{path} is not a trial folder (no config.json) nor a study folder (no trials.jsonl)"
         )
+    if path.exists():
+        raise UserError(f"{path} is a file; pass a trial's run folder, a study folder or a name")
     if len(path.parts) != 1 or path.suffix:
         raise UserError(f"{target}: no such folder; pass a trial's run folder or a study name")
     study_dir = DEFAULT_STUDIES / target
@@ -148,12 +150,13 @@ def predict_trial(
         scored, sub_preds = _dev_subsample(model, config, tokenizer, model_sha, ac, meta, row)
         summary.update(scored)
 
-    files, full_scores = {}, {}
+    files, full_scores, n_rows = {}, {}, {}
     for task in tasks:
         ids, preds, labels = _predict_file(
             model, config, task, split, tokenizer, ac, sub_preds.get(task)
         )
         files[task] = str(write_output(out_dir, task, split, ids, preds))
+        n_rows[task] = len(ids)
         print(f"{task}: wrote {len(ids)} rows -> {files[task]}")
         if labels is not None:
             full_scores[task] = _task_score(task, preds, labels)
@@ -161,7 +164,8 @@ def predict_trial(
     if split == "dev":
         full_scores["overall"] = _overall(full_scores)
         summary["dev_full"] = full_scores
-        print(f"whole dev files (the written predictions): {_scores_text(full_scores)}")
+        rows = ", ".join(f"{t} {n} rows" for t, n in n_rows.items())
+        print(f"whole dev files ({rows}; the written predictions): {_scores_text(full_scores)}")
     return summary
 
 
