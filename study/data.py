@@ -76,6 +76,11 @@ def resolve_data_dir(data_dir: str = "") -> Path:
     """`data_dir`, else $PEFT_STUDY_DATA_DIR, else the project's data/ folder."""
     chosen = data_dir or os.environ.get(DATA_DIR_ENV, "") or str(PROJECT_DATA)
     path = Path(chosen).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(
+            f"data folder {path} is a file, not a folder; pass --data-dir with the folder of "
+            "the minBERT files"
+        )
     if not path.is_dir():
         raise DataError(
             f"data folder {path} does not exist; pass --data-dir with the minBERT files"
@@ -141,6 +146,8 @@ def subsample_index(n_rows: int, count: int, seed: int) -> np.ndarray:
 
 def _read_rows(path: Path, want: tuple[str, ...]) -> list[tuple[int, dict]]:
     cols = ", ".join(want)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; expected a tab-separated file with columns {cols}")
     if not path.is_file():
         raise DataError(
             f"{path}: file not found; expected a tab-separated file with columns {cols}"
@@ -166,7 +173,13 @@ def _read_rows(path: Path, want: tuple[str, ...]) -> list[tuple[int, dict]]:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}{hint}; expected tab-separated columns {cols}"
         )
-    return [(reader.line_num, row) for row in reader]  # line_num: the row's last line
+    try:
+        return [(reader.line_num, row) for row in reader]  # line_num: the row's last line
+    except csv.Error as err:  # e.g. a field over csv.field_size_limit(): an unclosed quote
+        raise DataError(
+            f"{path}: line {reader.line_num + 1}: {err} (an unclosed quote?); expected tab-separated "
+            f"columns {cols}"
+        ) from None
 
 
 def _parse_label(task: str, text: str, path: Path, line_no: int) -> float | int | None:

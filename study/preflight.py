@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from model.encoder import verify_model
 from study.config import TASKS, TrialConfig
 from study.data import load_split
-from study.errors import ConfigError
+from study.errors import ConfigError, UserError
 
 
 def preflight(config: TrialConfig, splits: tuple[str, ...] = ("train", "dev")) -> dict:
@@ -21,3 +25,24 @@ def preflight(config: TrialConfig, splits: tuple[str, ...] = ("train", "dev")) -
         for split in splits:
             load_split(task, split, config.data_dir)
     return model_cfg
+
+
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Create `path` (a folder) if needed and prove a file can be written in it.
+
+    Tried, not asked (os.access): root passes every permission check, yet still cannot write
+    under a regular file, /proc, /sys or a read-only mount. Returns the resolved folder.
+    """
+    folder = Path(path).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what} {folder} is a file, not a folder; pass another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"x")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"cannot write {what} {folder}: {reason}; pass another --out") from None
+    return folder
