@@ -117,7 +117,8 @@ def predict_trial(
     set_threads(config.threads)
     device = pick_device()
     # The precision the trial ran with, when recorded; else the config resolved as it would be.
-    precision = meta.get("precision") or resolve_precision(config.precision, device)
+    recorded_precision = meta.get("precision") or (row or {}).get("precision")
+    precision = recorded_precision or resolve_precision(config.precision, device)
     ac = autocast(precision, device)
     model.to(device)
     tokenizer = load_tokenizer(config.model_path)
@@ -184,10 +185,12 @@ def _dev_subsample(model, config, tokenizer, model_sha, ac, meta, row):  # noqa:
     print(
         f"dev scores on the trial's own dev subsample (dev_per_task={config.dev_per_task}, "
         f"data_seed={config.data_seed}: {', '.join(f'{t} {n} rows' for t, n in rows.items())}); "
-        "these are the numbers the trial recorded:"
+        "computed as the trial computed its recorded metrics; the written files below hold "
+        "every row of the dev files:"
     )
     print(f"  {_scores_text(scores)}")
-    recorded = {k: meta["dev"][k] for k in SCORE_KEYS} if "dev" in meta else None
+    saved = meta.get("dev") or {}
+    recorded = {k: saved.get(k) for k in SCORE_KEYS} if saved else None
     matches = recorded == scores
     if recorded is None:
         print("  recorded: none (meta.json has no dev metrics)")
