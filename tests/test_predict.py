@@ -224,12 +224,20 @@ def _bad_cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
     shutil.copytree(run, other_model)
     meta = json.loads((other_model / "meta.json").read_text())
     (other_model / "meta.json").write_text(json.dumps({**meta, "model_sha256": "0" * 64}))
+    no_checkpoint = tmp / "no_checkpoint"
+    no_checkpoint.mkdir()
+    shutil.copy(run / "config.json", no_checkpoint / "config.json")
+    bad_recipe = tmp / "bad_recipe"  # the merge.json hook reaches model.merge.load_merged
+    shutil.copytree(run, bad_recipe)
+    (bad_recipe / "merge.json").write_text(json.dumps({"method": "fedavg"}))
     no_completed = tmp / "runs" / "failed"
     no_completed.mkdir(parents=True)
     append_row(no_completed, {"trial_id": "x", "status": "errored", "adapter_dir": None})
     return {
         "not_a_trial": ([str(empty)], "not a trial folder"),
+        "no_checkpoint": ([str(no_checkpoint)], "not a trial folder"),
         "missing_adapter": ([str(no_adapter)], "missing adapter"),
+        "bad_merge_recipe": ([str(bad_recipe)], "merge recipe"),
         "other_checksum": ([str(other_model)], "sha256"),
         "unknown_split": ([str(run), "--split", "train"], "--split"),
         "unknown_study": (["no_such_study"], "unknown study"),
