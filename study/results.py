@@ -35,12 +35,35 @@ def append_row(study_dir: str | Path, row: dict[str, Any]) -> None:
         _repair_tail(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            _write_whole(fd, line)
         finally:
             os.close(fd)
     except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}; results so far are intact") from None
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"cannot write {path}: {reason}; results so far are intact") from None
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """Write all of `data` and fsync, or cut the file back to its old end and re-raise.
+
+    write() may write only part (a file-size limit, a disk filling up): without the cut, a
+    failed append would leave a torn line behind.
+    """
+    start = os.fstat(fd).st_size
+    try:
+        done = 0
+        while done < len(data):
+            written = os.write(fd, data[done:])
+            if written == 0:
+                raise OSError(28, os.strerror(28))  # ENOSPC: nothing more fits
+            done += written
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass  # the next append_row cuts the torn tail (_repair_tail)
+        raise
 
 
 def read_rows(study_dir: str | Path) -> list[dict[str, Any]]:
@@ -49,13 +72,15 @@ def read_rows(study_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").split("\n"):
+    for line in path.read_bytes().split(b"\n"):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # only a crash mid-write leaves one, and only at the end
+            row = json.loads(line)
+        except ValueError:  # bad JSON or bad UTF-8: only a crash mid-write leaves one, at the end
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 
@@ -85,7 +110,9 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}") from None
+        if tmp.is_file():  # a half-written copy; `path` itself was never touched
+            tmp.unlink()
+        raise UserError(f"cannot write {path}: {err.strerror or type(err).__name__}") from None
 
 
 def read_study_meta(study_dir: str | Path) -> dict[str, Any]:
