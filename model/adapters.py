@@ -37,9 +37,13 @@ def apply_adapter(encoder: nn.Module, config: TrialConfig) -> nn.Module:
         for p in encoder.parameters():
             p.requires_grad_(True)
         return encoder
+    import warnings
+
     from peft import get_peft_model
 
-    return get_peft_model(encoder, lora_config(config))
+    with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in v5
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        return get_peft_model(encoder, lora_config(config))
 
 
 def count_trainable(module: nn.Module) -> int:

@@ -114,7 +114,13 @@ def run_trial(
     # Save before the last report, so a scheduler may stop the trial at its last epoch safely.
     if run_dir is not None:
         t0 = time.perf_counter()
-        save_trial(model, config, run_dir, {"model_sha256": model_sha, "dev": history[-1]})
+        meta = {
+            "model_sha256": model_sha,
+            "dev": history[-1],
+            "precision": precision,
+            "device": device.type,
+        }
+        save_trial(model, config, run_dir, meta)
         timing["save"] = time.perf_counter() - t0
     final = {
         **history[-1],
