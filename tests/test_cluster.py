@@ -21,6 +21,8 @@ from study.results import read_rows
 ROOT = Path(__file__).resolve().parent.parent
 RAY = str(Path(sys.executable).with_name("ray"))
 pytestmark = pytest.mark.slow
+# Every node, driver and probe of the cluster uses Ray's token authentication (~/.ray/auth_token).
+ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
 
 
 def free_port() -> int:
@@ -30,8 +32,14 @@ def free_port() -> int:
 
 
 def start_node(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [RAY, "start", "--block", "--disable-usage-stats", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop_node(node: subprocess.Popen) -> None:
@@ -43,11 +51,15 @@ def stop_node(node: subprocess.Popen) -> None:
 
 
 def wait_for_nodes(address: str, count: int, timeout: float = 120) -> None:
-    probe = ("import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
-             "print(sum(n['Alive'] for n in ray.nodes()))")
+    probe = (
+        "import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+        "print(sum(n['Alive'] for n in ray.nodes()))"
+    )
     deadline = time.time() + timeout
     while time.time() < deadline:
-        out = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, env=ENV
+        )
         if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(count)]:
             return
         time.sleep(2)
@@ -58,13 +70,26 @@ def wait_for_nodes(address: str, count: int, timeout: float = 120) -> None:
 def two_nodes():
     port = free_port()
     address = f"127.0.0.1:{port}"
-    head = start_node(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                       "--node-ip-address=127.0.0.1"])
+    head = start_node(
+        [
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1",
+        ]
+    )
     worker = None
     try:
         time.sleep(5)
-        worker = start_node([f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
-                             "--resources={\"second_node\": 1}"])
+        worker = start_node(
+            [
+                f"--address={address}",
+                "--num-cpus=1",
+                "--node-ip-address=127.0.0.1",
+                '--resources={"second_node": 1}',
+            ]
+        )
         wait_for_nodes(address, 2)
         yield address, worker
     finally:
@@ -74,14 +99,38 @@ def two_nodes():
 
 
 def study_cmd(address: str, out: Path, samples: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke", "--samples", str(samples),
-            "--address", address, "--cpus-per-trial", "1", "--max-concurrent", "2", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "study",
+        "run",
+        "smoke",
+        "--scale",
+        "smoke",
+        "--samples",
+        str(samples),
+        "--address",
+        address,
+        "--cpus-per-trial",
+        "1",
+        "--max-concurrent",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_a_study_runs_across_both_nodes(two_nodes, tmp_path):
     address, _ = two_nodes
-    proc = subprocess.run(study_cmd(address, tmp_path / "s", 2), cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        study_cmd(address, tmp_path / "s", 2),
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_rows(tmp_path / "s")
     nodes = {r["node_id"] for r in rows}
@@ -94,14 +143,21 @@ def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_p
     address, worker = two_nodes
     out = tmp_path / "k"
     # Longer trials (train 256 examples/task) so the kill lands mid-trial.
-    driver = subprocess.Popen(study_cmd(address, out, 3, "--set", "train_per_task=256"), cwd=ROOT,
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        study_cmd(address, out, 3, "--set", "train_per_task=256"),
+        cwd=ROOT,
+        env=ENV,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         for line in driver.stderr:
             if " 2 running" in line:  # both nodes busy: one trial is on the second node
                 break
         time.sleep(3)
+        before = {r["trial_id"] for r in read_rows(out)}
         stop_node(worker)  # kill -9 of the node's raylet and its workers
         rest = driver.communicate(timeout=1200)[1]
         assert driver.returncode == 0, rest[-3000:]
@@ -112,3 +168,7 @@ def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_p
     statuses = [r["status"] for r in rows]
     print(f"after killing the worker node: {len(rows)} trials recorded, statuses {statuses}")
     assert len(rows) == 3 and "errored" not in statuses
+    after = [r for r in rows if r["trial_id"] not in before]
+    # The two trials running at the kill (one of them on the killed node) and the third all
+    # finished on the surviving node.
+    assert len(after) >= 2 and len({r["node_id"] for r in after}) == 1
