@@ -163,7 +163,7 @@ class LiveStudy:
 
 def _wait_for_dashboard(proc: subprocess.Popen, log: Path, port: int) -> str:
     """The `Ray dashboard:` line, once something listens on `port` (or 30 s after the line)."""
-    deadline, line = time.monotonic() + 300, ""
+    deadline, line = time.monotonic() + 180, ""
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.is_file() else ""
         found = re.search(r"^Ray dashboard: .*$", text, re.MULTILINE)
