@@ -192,12 +192,14 @@ def base_config(args: argparse.Namespace, study_base: dict | None = None):  # no
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from study.preflight import preflight
-    from study.trial import run_trial
+    from study.preflight import check_output_dir, preflight
 
     config = base_config(args)
     preflight(config)
-    out = Path(args.out or f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}")
+    default_out = f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}"
+    out = Path(check_output_dir(args.out or default_out, "run folder"))
+    from study.trial import run_trial  # torch loads only after every check passed
+
     print(
         f"training {config.method} ({config.mode}, scale {config.scale}) -> {out}", file=sys.stderr
     )

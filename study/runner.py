@@ -18,7 +18,7 @@ from search_spaces import load_study
 from search_spaces.spec import Choice, StudySpec
 from study.config import TrialConfig
 from study.errors import UserError
-from study.preflight import preflight
+from study.preflight import check_output_dir, preflight
 from study.results import STUDY_META, best_row, read_rows, read_study_meta, write_json_atomic
 
 OBJECTIVES = {
@@ -111,6 +111,10 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
                 f"{study_dir} holds study {meta.get('study')} at scale {meta.get('scale')}; "
                 f"pick another --out for {spec.name} at scale {args.scale}"
             )
+    check_output_dir(study_dir, "study folder")
+    storage = getattr(args, "storage", "") or str(study_dir / "ray")
+    if "://" not in storage:
+        check_output_dir(storage, "storage folder")
     cpus = os.cpu_count() or 1
     concurrent = args.max_concurrent or (
         1 if args.gpus_per_trial == 0 else max(1, int(1 / args.gpus_per_trial))

@@ -226,6 +226,7 @@ def init_ray(plan: StudyPlan) -> None:
         print(f"joined Ray cluster at {plan.address}", file=sys.stderr)
         return
     ctx = ray.init(
+        address="local",  # a new local cluster, never one that a `ray start` left on this machine
         include_dashboard=True,
         dashboard_host=plan.dashboard_host,
         dashboard_port=plan.dashboard_port,
