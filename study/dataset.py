@@ -1,4 +1,4 @@
-"""Per-task train/dev data for a trial: read, tokenize (disk-cached), subsample (seeded).
+"""Per-task train/dev data for a trial: read + tokenize (disk-cached), subsample (seeded).
 
 Each data file is tokenized whole, once per tokenizer (study/token_cache.py), and every trial
 takes its subsample from that; one process also keeps what it built in memory, so a reused
@@ -14,8 +14,8 @@ import numpy as np
 
 from study.batching import Encoded
 from study.config import TASKS, TrialConfig
-from study.data import FILE_NAMES, load_split, resolve_data_dir, subsample_index
-from study.token_cache import cached_encode
+from study.data import FILE_NAMES, resolve_data_dir, subsample_index
+from study.token_cache import encode_file
 
 
 def file_key(task: str, split: str, data_dir: str) -> tuple[str, int, int]:
@@ -44,10 +44,9 @@ def _encoded(
     if key in _CACHE:
         CACHE_STATS["memory"] += 1
         return _CACHE[key]
-    data = load_split(task, split, data_dir)
-    whole, status = cached_encode(data, tokenizer, max_len, joint)
+    whole, status = encode_file(task, split, data_dir, tokenizer, max_len, joint)
     CACHE_STATS[status] += 1
-    index = subsample_index(len(data), count, seed + TASKS.index(task))
+    index = subsample_index(len(whole), count, seed + TASKS.index(task))
     _CACHE[key] = whole if len(index) == len(whole) else whole.subset(index)
     return _CACHE[key]
 

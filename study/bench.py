@@ -1,0 +1,214 @@
+"""`python -m study bench [--json FILE] [--quick] [--asha DIR]`: where a trial's time goes.
+
+One process measures, on the same batches and data: the GEMM peak; step time, tokens/s and
+achieved FLOP/s of full fine-tuning, LoRA and DoRA in fp32 and bf16 (study/bench_steps.py);
+the padding efficiency of our batcher (bench_padding.py); one trial in fp32 and in bf16 (the
+default precision's evidence), its time split and peak RSS (bench_trials.py); the same trial
+under Ray Tune (bench_trials.py); Hugging Face Trainer + peft against our loop (bench_peer.py).
+--quick takes fewer steps, a smaller trial, and skips Ray and the Trainer.
+--asha DIR only reports what early stopping saved in a study folder (bench_asha.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from study.bench_report import print_report
+
+TARGETS = {  # name: (comparison, threshold); what each means is in print_report's legend
+    "throughput_over_trainer_grouped": (">=", 2.0),
+    "padding_efficiency": (">=", 0.95),
+    "flops_peak_fraction": (">=", 0.5),
+    "full_over_lora_step": (">=", 1.3),
+    "dora_over_lora_step": ("<=", 1.2),
+    "ray_overhead_pct": ("<=", 5.0),
+    "peak_rss_mb": ("<=", 2048.0),
+    "fp32_bf16_max_abs_diff": ("<=", 0.01),
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    json_path = getattr(args, "json", "") or ""
+    asha_dir = getattr(args, "asha", "") or ""
+    if asha_dir:
+        from study.bench_asha import study_asha_savings
+
+        result: dict[str, Any] = {"asha": study_asha_savings(asha_dir)}
+    else:
+        result = measure(bool(getattr(args, "quick", False)))
+    print_report(result)
+    if json_path:
+        _write_json(Path(json_path), result)
+        print(f"wrote {json_path}")
+    return 0
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    """Every measurement of the benchmark, in one dict (the JSON file's content)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    from model.encoder import load_tokenizer, weights_sha256
+    from study.bench_padding import padding_table
+    from study.bench_steps import bench_batches, gemm_peak, method_steps, step_ratios
+    from study.bench_trials import (
+        child_trial,
+        first_trial_config,
+        precision_pair,
+        quick_config,
+        smoke_plan,
+        time_split_shares,
+    )
+    from study.dataset import task_data
+    from study.hardware import cpu_has_fast_bf16, pick_device, resolve_precision
+    from study.scales import scale_config
+
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {"meta": _meta(quick)}
+    skipped = ["ray", "peer"] if quick else []
+    result["meta"]["skipped"] = skipped
+    default_precision = resolve_precision("auto", pick_device())
+    result["meta"]["default_precision"] = default_precision
+    result["meta"]["cpu_fast_bf16"] = cpu_has_fast_bf16()
+
+    _say("GEMM peak")
+    result["gemm"] = gemm_peak(quick)
+    base = scale_config("cpu")
+    tokenizer = load_tokenizer(base.model_path)
+    train = task_data(base, "train", tokenizer, weights_sha256(base.model_path))
+    _say("padding efficiency")
+    result["padding"] = padding_table(base, tokenizer, train)
+
+    _say("step times: full, LoRA, DoRA in fp32 and bf16")
+    count, warmup = (3, 1) if quick else (12, 2)
+    batches = bench_batches(train["sst"], base.batch_size, count)
+    steps = method_steps(base, batches, result["gemm"], warmup)
+    result["steps"] = {
+        "task": "sst",
+        "batches": len(batches),
+        "warmup": warmup,
+        "batch_size": base.batch_size,
+        "mean_padded_tokens": sum(b["input_ids"].numel() for b in batches) / len(batches),
+        "threads": torch.get_num_threads(),
+        "methods": steps,
+        "ratios": step_ratios(steps),
+    }
+
+    with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:
+        plan = None if quick else smoke_plan(Path(tmp) / "smoke", "cpu")
+        config = quick_config() if quick else first_trial_config(plan)
+        _say(f"one trial ({config.scale} scale) in fp32 and in bf16, each in a fresh process")
+        pair = precision_pair(config)
+        result["precision"] = pair
+        trial = pair[default_precision]
+        result["trial"] = {**time_split_shares(trial), "precision": default_precision}
+        result["trial"]["config"] = config.to_dict()
+        result["memory"] = {
+            "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in ("fp32", "bf16")},
+            "trial_scale": config.scale,
+        }
+        if not quick:
+            _say("peak RSS of a full fine-tuning trial (smoke scale, single_task)")
+            full = scale_config("smoke").replace(method="full", precision=default_precision)
+            result["memory"]["full_smoke_peak_rss_mb"] = child_trial(full)["peak_rss_mb"]
+            _say("Hugging Face Trainer + peft against our loop (SST, LoRA qkv r=16)")
+            from study.bench_peer import peer_table
+
+            result["peer"] = _guarded(peer_table, base, train["sst"], default_precision)
+            _say("the same trial under Ray Tune (study smoke, 2 samples)")
+            from study.bench_trials import ray_trials
+
+            result["ray"] = _guarded(ray_trials, plan.study_dir, "cpu", trial["seconds"])
+    result["targets"] = targets(result)
+    result["meta"]["wall_s"] = time.perf_counter() - t_start
+    result["meta"]["load_average_after"] = os.getloadavg()
+    return result
+
+
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target's measured value (None where skipped) and whether it is met."""
+    p = result["meta"]["default_precision"]
+    steps = result["steps"]
+    peer, ray = result.get("peer"), result.get("ray")
+    peer = None if peer is None or "error" in peer else peer
+    ray = None if ray is None or "error" in ray else ray
+    values = {
+        "throughput_over_trainer_grouped": peer["ours_over_trainer_grouped_fp32"] if peer else None,
+        "padding_efficiency": min(result["padding"][t]["ours"] for t in ("sst", "para")),
+        "flops_peak_fraction": steps["methods"]["lora_qkv_r16"][p]["peak_fraction"],
+        "full_over_lora_step": steps["ratios"][p]["full_over_lora"],
+        "dora_over_lora_step": steps["ratios"][p]["dora_over_lora"],
+        "ray_overhead_pct": ray["overhead_pct"] if ray else None,
+        "peak_rss_mb": max(result["memory"]["peak_rss_mb"].values()),
+        "fp32_bf16_max_abs_diff": result["precision"]["max_abs_diff"],
+    }
+    out = {}
+    for name, (op, threshold) in TARGETS.items():
+        value = values[name]
+        met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+        out[name] = {"value": value, "target": f"{op} {threshold}", "met": met}
+    return out
+
+
+def _meta(quick: bool) -> dict[str, Any]:
+    import peft
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": quick,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "load_average_before": os.getloadavg(),
+    }
+
+
+def _guarded(fn: Any, *args: Any) -> dict[str, Any]:
+    """fn(*args), or {"error": message} when an outside system (Ray, the Trainer) fails."""
+    try:
+        return fn(*args)
+    except Exception as err:  # noqa: BLE001 - reported in the table and the JSON
+        _say(f"failed: {type(err).__name__}: {err}")
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def _say(text: str) -> None:
+    print(f"[bench] {text} ...", file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path, result: dict[str, Any]) -> None:
+    from study.results import write_json_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, json.loads(json.dumps(result, default=_plain)))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples as plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

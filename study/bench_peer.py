@@ -1,0 +1,157 @@
+"""The peer: Hugging Face Trainer + peft on the same model, SST data, batch and LoRA config.
+
+Ours: study.trial's own training loop (_train_task) over the same SST examples. Both sides
+count train samples/s = examples seen / wall seconds of the training loop (data included).
+The Trainer runs with random batches and with length grouping
+(train_sampling_strategy="group_by_length", transformers 5), in fp32 and bf16.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from study.batching import Encoded
+from study.config import TrialConfig
+
+LORA = {"method": "lora", "targets": "qkv", "r": 16}
+TRAINER_RUNS = (("random", "fp32"), ("group_by_length", "fp32"), ("group_by_length", "bf16"))
+
+
+def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> dict[str, float]:
+    """Our loop (one encoder + SST head, LoRA qkv r=16) over `data` for config.epochs."""
+    from model.encoder import load_encoder
+    from model.multitask import build_model
+    from study.trial import _train_task, make_optimizer
+
+    config = config.replace(mode="sequential", precision=precision, **LORA)
+    torch.manual_seed(config.seed)
+    model = build_model(config, load_encoder(config.model_path))
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(config.seed)
+    timing = {"data": 0.0, "train": 0.0}
+    t0 = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        _train_task(
+            model,
+            optimizer,
+            data,
+            config,
+            epoch,
+            rng,
+            torch.device("cpu"),
+            precision,
+            False,
+            timing,
+        )
+    wall = time.perf_counter() - t0
+    return {"samples_per_s": len(data) * config.epochs / wall, "seconds": wall, **timing}
+
+
+def trainer_samples_per_s(
+    config: TrialConfig, data: Encoded, strategy: str, precision: str
+) -> dict[str, float]:
+    """transformers.Trainer + peft LoRA (qkv, r=16, same alpha/dropout/lr) on the same examples."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import (
+        BertForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+    from transformers.utils import logging as hf_logging
+
+    from model.encoder import load_tokenizer, resolve_model_path
+
+    hf_logging.set_verbosity_error()
+    config = config.replace(**LORA)
+    tokenizer = load_tokenizer(config.model_path)
+    torch.manual_seed(config.seed)
+    model = BertForSequenceClassification.from_pretrained(
+        str(resolve_model_path(config.model_path)), num_labels=5, local_files_only=True
+    )
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=config.r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=["query", "key", "value"],
+        ),
+    )
+    rows = [
+        {
+            "input_ids": data.ids.row(i).tolist(),
+            "token_type_ids": data.types.row(i).tolist(),
+            "labels": int(data.labels[i]),
+        }
+        for i in range(len(data))
+    ]
+    with tempfile.TemporaryDirectory(prefix="peft-bench-trainer-") as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=config.batch_size,
+            num_train_epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            train_sampling_strategy=strategy,
+            bf16=precision == "bf16",
+            use_cpu=True,
+            seed=config.seed,
+            report_to="none",
+            save_strategy="no",
+            logging_strategy="no",
+            eval_strategy="no",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            processing_class=tokenizer,
+        )
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its metrics dict
+            result = trainer.train()
+        wall = time.perf_counter() - t0
+    return {
+        "samples_per_s": len(data) * config.epochs / wall,
+        "seconds": wall,
+        "trainer_reported_samples_per_s": result.metrics.get("train_samples_per_second"),
+    }
+
+
+def peer_table(config: TrialConfig, data: Encoded, our_precision: str) -> dict[str, Any]:
+    """Ours in fp32 and bf16 against the Trainer runs; ratios against the grouped Trainer."""
+    ours = {p: ours_samples_per_s(config, data, p) for p in ("fp32", "bf16")}
+    trainer = {
+        f"{strategy}_{p}": trainer_samples_per_s(config, data, strategy, p)
+        for strategy, p in TRAINER_RUNS
+    }
+    default = ours[our_precision]["samples_per_s"]
+    return {
+        "examples": len(data),
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "lora": LORA,
+        "ours": ours,
+        "trainer": trainer,
+        "our_default_precision": our_precision,
+        # the target: our default against the Trainer's length grouping at its default (fp32)
+        "ours_over_trainer_grouped_fp32": default
+        / trainer["group_by_length_fp32"]["samples_per_s"],
+        # same precision on both sides
+        "ours_over_trainer_grouped_same_precision": default
+        / trainer[f"group_by_length_{our_precision}"]["samples_per_s"],
+        "ours_fp32_over_trainer_random_fp32": ours["fp32"]["samples_per_s"]
+        / trainer["random_fp32"]["samples_per_s"],
+    }

@@ -1,0 +1,172 @@
+"""The benchmark's printed table (the JSON file holds the same numbers, unrounded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEGEND = {
+    "throughput_over_trainer_grouped": "train samples/s, ours (default precision) / HF Trainer "
+    "+ peft with length grouping (its default fp32)",
+    "padding_efficiency": "real/padded tokens of our batcher, worst of SST and Quora train files",
+    "flops_peak_fraction": "achieved training FLOP/s of LoRA qkv r=16 / GEMM peak, default "
+    "precision",
+    "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
+    "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
+    "ray_overhead_pct": "Ray's cost per trial in a running study (gap between trials beyond "
+    "run_trial + slower loop in the worker) / in-process trial",
+    "peak_rss_mb": "peak RSS of one trial process (MiB)",
+    "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
+}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    if "asha" in result:
+        _asha(result["asha"])
+        return
+    m = result["meta"]
+    print(f"peft-study bench  {m['date']}  {m['cpu']} ({m['cores']} cores)  torch {m['torch']}")
+    print(
+        f"load average before {_load(m['load_average_before'])}, after "
+        f"{_load(m['load_average_after'])}; default precision {m['default_precision']}"
+        + ("; --quick: fewer steps, a smaller trial, no Ray, no Trainer" if m["quick"] else "")
+    )
+    g = result["gemm"]
+    print(
+        f"\nGEMM peak ({g['size']}^3): fp32 {g['fp32_gflops']:.0f} GFLOP/s, bf16 "
+        f"{g['bf16_gflops']:.0f} GFLOP/s; at 1024x384x1536: fp32 {g['shape_fp32_gflops']:.0f}, "
+        f"bf16 {g['shape_bf16_gflops']:.0f}"
+    )
+    _steps(result["steps"])
+    _padding(result["padding"])
+    _trials(result)
+    for key, show in (("peer", _peer), ("ray", _ray)):
+        if key in result and "error" in result[key]:
+            print(f"\n{key}: FAILED: {result[key]['error']}")
+        elif key in result:
+            show(result[key])
+    print("\ntargets")
+    for name, t in result["targets"].items():
+        met = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.3f}"
+        print(f"  {name:<32} {value:>9}  {t['target']:<9} {met:<8} {LEGEND[name]}")
+    if not result["precision"]["agree"]:
+        print(
+            "\n!!! fp32 and bf16 dev metrics differ by more than "
+            f"{result['precision']['tolerance']}: the default precision should be fp32 !!!"
+        )
+
+
+def _steps(s: dict[str, Any]) -> None:
+    print(
+        f"\nsteps ({s['task']}, {s['batches']} batches of {s['batch_size']}, "
+        f"~{s['mean_padded_tokens']:.0f} padded tokens, {s['threads']} threads)"
+    )
+    print(
+        f"  {'method':<22}{'prec':<6}{'step ms':>9}{'fwd':>7}{'bwd':>7}{'opt':>7}"
+        f"{'tok/s':>8}{'GFLOP/s':>9}{'of peak':>8}"
+    )
+    for name, per in s["methods"].items():
+        for p, r in per.items():
+            print(
+                f"  {name:<22}{p:<6}{1e3 * r['step_s']:>9.1f}{1e3 * r['forward_s']:>7.0f}"
+                f"{1e3 * r['backward_s']:>7.0f}{1e3 * r['optimizer_s']:>7.0f}"
+                f"{r['tokens_per_s']:>8.0f}{r['gflops']:>9.1f}{r['peak_fraction']:>8.0%}"
+            )
+    for p in ("fp32", "bf16"):
+        r = s["ratios"][p]
+        print(
+            f"  {p}: full/LoRA {r['full_over_lora']:.2f}  DoRA/LoRA {r['dora_over_lora']:.2f}  "
+            f"LoRA all_linear r64/LoRA qkv r16 {r['lora_all_linear_r64_over_lora']:.2f}"
+        )
+    speed = "  ".join(f"{k} {v:.2f}" for k, v in s["ratios"]["fp32_over_bf16"].items())
+    print(f"  fp32/bf16 step time: {speed}")
+
+
+def _padding(p: dict[str, Any]) -> None:
+    print(f"\npadding efficiency (real / padded tokens, batch {p['batch_size']})")
+    print(f"  {'data':<12}{'rows':>7}{'ours':>7}{'random':>8}{'fixed 128':>10}{'sorted':>8}")
+    for key, r in p.items():
+        if isinstance(r, dict):
+            print(
+                f"  {key:<12}{r['examples']:>7}{r['ours']:>7.2f}{r['random']:>8.2f}"
+                f"{r['fixed_128']:>10.2f}{r['sorted']:>8.2f}"
+            )
+
+
+def _trials(result: dict[str, Any]) -> None:
+    pr, tr = result["precision"], result["trial"]
+    cfg = tr["config"]
+    print(
+        f"\ntrial {cfg['method']} r={cfg['r']} {cfg['mode']}, {cfg['train_per_task']} train / "
+        f"{cfg['dev_per_task']} dev per task, {cfg['epochs']} epochs (fresh process each)"
+    )
+    for p in ("fp32", "bf16"):
+        r = pr[p]
+        print(
+            f"  {p}: sst {r['sst']:.4f} para {r['para']:.4f} sts {r['sts']:.4f} overall "
+            f"{r['overall']:.4f}  {r['seconds']:.1f} s  peak RSS {r['peak_rss_mb']:.0f} MiB  "
+            f"imports {r['import_s']:.1f} s"
+        )
+    verdict = "agree" if pr["agree"] else "DO NOT AGREE"
+    print(f"  max |fp32 - bf16| = {pr['max_abs_diff']:.4f} -> {verdict} within {pr['tolerance']}")
+    shares = "  ".join(f"{k} {v:.0%}" for k, v in tr["shares"].items())
+    print(
+        f"  time split ({tr['precision']}): {shares}; outside forward/backward/step "
+        f"{tr['outside_compute_share']:.0%} (tokenize is part of setup)"
+    )
+    if "full_smoke_peak_rss_mb" in result["memory"]:
+        print(
+            f"  full fine-tuning trial peak RSS {result['memory']['full_smoke_peak_rss_mb']:.0f} MiB"
+        )
+
+
+def _peer(p: dict[str, Any]) -> None:
+    print(
+        f"\npeer: HF Trainer + peft, SST {p['examples']} examples x {p['epochs']} epochs, "
+        f"batch {p['batch_size']}, LoRA qkv r=16 (train samples/s)"
+    )
+    for prec, r in p["ours"].items():
+        print(f"  ours {prec:<26}{r['samples_per_s']:>7.1f}")
+    for name, r in p["trainer"].items():
+        print(f"  Trainer {name:<23}{r['samples_per_s']:>7.1f}")
+    print(
+        f"  ours ({p['our_default_precision']}) / Trainer grouped fp32 "
+        f"{p['ours_over_trainer_grouped_fp32']:.2f}; same precision "
+        f"{p['ours_over_trainer_grouped_same_precision']:.2f}; fp32 vs random fp32 "
+        f"{p['ours_fp32_over_trainer_random_fp32']:.2f}"
+    )
+
+
+def _ray(r: dict[str, Any]) -> None:
+    first, second = r["trials"]
+    print(
+        f"\nRay Tune (study smoke, 2 trials one at a time): ray.init {r['ray_init_s']:.1f} s, "
+        f"study wall {r['wall_s']:.1f} s; run_trial in the worker {first['seconds']:.1f} s and "
+        f"{second['seconds']:.1f} s; in-process {r['inprocess_s']:.1f} s"
+    )
+    print(
+        f"  first trial: {r['first_trial_startup_s']:.1f} s of Ray start before it "
+        f"(finished at {r['first_trial_over_inprocess']:.2f}x in-process); later trials: "
+        f"{r['reused_between_trials_s']:.1f} s between trials + {r['worker_slowdown_s']:.1f} s "
+        f"slower loop = {r['overhead_pct']:.1f}% per trial; (wall - init) / 2 / in-process "
+        f"{r['wall_per_trial_over_inprocess']:.2f}"
+    )
+
+
+def _asha(a: dict[str, Any]) -> None:
+    print(f"early stopping in {a['study_dir']}")
+    print(
+        f"  {a['trials']} trials ({a['completed']} completed, {a['stopped_early']} stopped early, "
+        f"{a['errored']} errored left out): {a['trial_epochs_run']} of "
+        f"{a['trial_epochs_budget']} trial-epochs run, saved {a['saved_fraction']:.0%}"
+    )
+    survived = "yes" if a["best_survived"] else "NO"
+    print(
+        f"  best completed {a['best_trial']} (overall {a['best_overall']}); best configuration "
+        f"survived: {survived}; stopped trials ahead of it at their last epoch: "
+        f"{a['stopped_ahead_of_best'] or 'none'}"
+    )
+
+
+def _load(values: Any) -> str:
+    return "/".join(f"{v:.2f}" for v in values)

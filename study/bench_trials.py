@@ -1,0 +1,247 @@
+"""Whole trials: in-process (each in a fresh child process, for a clean peak RSS) and under
+Ray Tune through the project's own path (make_plan + study.tune.execute on study "smoke")."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from study.config import TrialConfig
+
+SCORES = ("sst", "para", "sts", "overall")
+AGREE = 0.01  # fp32 and bf16 dev metrics must agree within this
+_CHILD = "import study.bench_trials as b; b.child_main()"
+_RAY_CHILD = "import study.bench_trials as b; b.ray_child_main()"
+
+
+def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - StudyPlan
+    """The StudyPlan of `python -m study run smoke --scale SCALE --samples N --out OUT_DIR`
+    (for N > 1 without ASHA)."""
+    from search_spaces import load_study
+    from study.runner import make_plan
+
+    spec = load_study("smoke")
+    if samples > 1:  # every trial runs to the end, so the gap between them is Ray's alone
+        spec = dataclasses.replace(spec, scheduler=None)
+    args = argparse.Namespace(
+        study="smoke",
+        scale=scale,
+        samples=samples,
+        sets=[],
+        model_path="",
+        data_dir="",
+        out=str(out_dir),
+        resume=False,
+        objectives="overall",
+        gpus_per_trial=0.0,
+        cpus_per_trial=None,
+        max_concurrent=None,
+        address="",
+        dashboard_host="127.0.0.1",
+        dashboard_port=_free_port(),  # other Ray instances on this machine keep theirs
+    )
+    return make_plan(spec, args)
+
+
+def first_trial_config(plan) -> TrialConfig:  # noqa: ANN001
+    """The config of the study's first trial (its first point to evaluate)."""
+    from study.runner import apply_params
+
+    return apply_params(plan.base, dict(plan.spec.points_to_evaluate[0]))
+
+
+def quick_config() -> TrialConfig:
+    """A smaller trial for --quick: a few batches per task, one epoch, 200 dev rows per task."""
+    from study.scales import scale_config
+
+    return (
+        scale_config("smoke")
+        .replace(
+            mode="single_task", method="lora", r=4, lr=1e-3, train_per_task=96, dev_per_task=200
+        )
+        .replace(epochs=1)
+    )
+
+
+def child_trial(config: TrialConfig) -> dict[str, Any]:
+    """run_trial(config, run_dir=tmp) in a fresh Python process; its metrics, imports and RSS."""
+    with tempfile.TemporaryDirectory(prefix="peft-bench-") as tmp:
+        job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run")}
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"benchmark trial failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child_main() -> None:
+    """Child side of child_trial: read the job from stdin, print one JSON line."""
+    job = json.loads(sys.stdin.read())
+    t0 = time.perf_counter()
+    import peft  # noqa: F401 - timed: what a fresh worker pays before training
+    import transformers  # noqa: F401
+
+    from study.trial import run_trial
+
+    imports = time.perf_counter() - t0
+    metrics = run_trial(TrialConfig.from_dict(job["config"]), run_dir=job["run_dir"])
+    keep = (*SCORES, "seconds", "time_split", "peak_rss_mb", "precision", "train_examples")
+    print(json.dumps({**{k: metrics[k] for k in keep}, "import_s": imports}))
+
+
+def precision_pair(config: TrialConfig) -> dict[str, Any]:
+    """The same trial and seed in fp32 and in bf16; their dev metrics and the largest gap."""
+    runs = {p: child_trial(config.replace(precision=p)) for p in ("fp32", "bf16")}
+    diffs = {k: abs(runs["fp32"][k] - runs["bf16"][k]) for k in SCORES}
+    return {
+        "config": config.to_dict(),
+        **runs,
+        "abs_diff": diffs,
+        "max_abs_diff": max(diffs.values()),
+        "agree": max(diffs.values()) <= AGREE,
+        "tolerance": AGREE,
+    }
+
+
+def time_split_shares(trial: dict[str, Any]) -> dict[str, Any]:
+    """Shares of a trial's seconds; `outside_compute` = all but forward/backward/step."""
+    seconds = trial["seconds"]
+    split = trial["time_split"]
+    shares = {k: v / seconds for k, v in split.items()}
+    return {
+        "seconds": seconds,
+        "time_split": split,
+        "shares": shares,
+        "outside_compute_share": 1.0 - split["train"] / seconds,
+    }
+
+
+def ray_trials(out_dir: Path, scale: str, inprocess_s: float) -> dict[str, Any]:
+    """Two trials of study smoke (one at a time) through study.tune.execute, in a fresh driver
+    process as `python -m study run` would be; ray.init is timed on its own first.
+
+    The first trial pays Ray's start (ray.init inside execute, Tune's setup, a worker); the
+    second shows the cost per trial of a running study. Its overhead = the time between the
+    two trials' rows beyond the second trial's own run_trial seconds, plus how much slower the
+    first trial's run_trial ran in its worker than the same config in-process.
+    """
+    job = {"out_dir": str(out_dir), "scale": scale, "samples": 2}
+    proc = subprocess.run(
+        [sys.executable, "-c", _RAY_CHILD],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        # study/tune.py sets RAY_AUTH_MODE=token only after `import ray`, which reads it at
+        # import: a driver without it exported fails to reach its own GCS (reported to the lead).
+        env={
+            "RAY_AUTH_MODE": "token",
+            **os.environ,
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONWARNINGS": "ignore",
+        },
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"Ray benchmark failed: {tail}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    trials = r["trials"]
+    if len(trials) < 2 or any(t["status"] != "completed" for t in trials):
+        raise RuntimeError(f"Ray benchmark: expected 2 completed trials, got {trials}")
+    first, second = trials
+    startup = first["finished_s"] - first["seconds"]  # from execute() to trial 1's start
+    between = second["finished_s"] - first["finished_s"] - second["seconds"]
+    slowdown = first["seconds"] - inprocess_s
+    per_trial = between + slowdown
+    return {
+        **r,
+        "inprocess_s": inprocess_s,
+        "first_trial_startup_s": startup,
+        "reused_between_trials_s": between,
+        "worker_slowdown_s": slowdown,
+        "worker_loop_over_inprocess": first["seconds"] / inprocess_s,
+        "wall_per_trial_over_inprocess": (r["wall_s"] - r["ray_init_s"]) / 2 / inprocess_s,
+        "first_trial_over_inprocess": first["finished_s"] / inprocess_s,
+        "overhead_pct": 100.0 * per_trial / inprocess_s,
+    }
+
+
+def ray_child_main() -> None:
+    """Child side of ray_trials: time ray.init alone, then the study, noting when rows land."""
+    import threading
+
+    job = json.loads(sys.stdin.read())
+    t0 = time.perf_counter()
+    import ray
+
+    from study import tune
+    from study.results import read_rows
+
+    imports = time.perf_counter() - t0
+    plan = smoke_plan(Path(job["out_dir"]), job["scale"], job["samples"])
+    t0 = time.perf_counter()
+    tune.init_ray(plan)
+    init_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ray.shutdown()
+    shutdown_s = time.perf_counter() - t0
+    landed: dict[str, float] = {}  # trial_id -> seconds after execute() began
+    done = threading.Event()
+
+    def watch() -> None:  # the driver's callback appends a row as each trial finishes
+        while not done.is_set():
+            for row in read_rows(plan.study_dir):
+                landed.setdefault(row["trial_id"], time.perf_counter() - t0)
+            done.wait(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    t0 = time.perf_counter()
+    watcher.start()
+    tune.execute(plan)
+    wall = time.perf_counter() - t0
+    done.set()
+    watcher.join()
+    trials = [
+        {
+            "trial_id": row["trial_id"],
+            "status": row["status"],
+            "params": row.get("params"),
+            "seconds": row.get("seconds"),
+            "finished_s": landed.get(row["trial_id"], wall),
+            "time_split": row.get("time_split"),
+        }
+        for row in read_rows(plan.study_dir)
+    ]
+    trials.sort(key=lambda t: t["finished_s"])
+    out = {
+        "samples": job["samples"],
+        "ray_import_s": imports,
+        "ray_init_s": init_s,
+        "ray_shutdown_s": shutdown_s,
+        "wall_s": wall,
+        "trials": trials,
+    }
+    print(json.dumps(out))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,286 @@
+"""study bench: the --quick run writes every documented key with self-consistent ratios; the
+ASHA-savings function; the token cache (identical encodings, keyed by the file's hash)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from study.batching import Ragged, collate, encode
+from study.bench import run
+from study.bench_asha import asha_savings
+from study.bench_steps import METHODS
+from study.data import load_split
+from tests.conftest import DATA, PROJECT
+
+STEP_KEYS = {
+    "step_s",
+    "forward_s",
+    "backward_s",
+    "optimizer_s",
+    "tokens_per_s",
+    "real_tokens_per_s",
+    "samples_per_s",
+    "flops_per_step",
+    "gflops",
+    "peak_fraction",
+}
+PAD_KEYS = {"ours", "random", "fixed_128", "sorted", "examples"}
+TRIAL_KEYS = {"sst", "para", "sts", "overall", "seconds", "time_split", "peak_rss_mb", "import_s"}
+SPLIT_KEYS = {"setup", "tokenize", "data", "train", "eval", "save"}
+TARGET_NAMES = {
+    "throughput_over_trainer_grouped",
+    "padding_efficiency",
+    "flops_peak_fraction",
+    "full_over_lora_step",
+    "dora_over_lora_step",
+    "ray_overhead_pct",
+    "peak_rss_mb",
+    "fp32_bf16_max_abs_diff",
+}
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_every_key(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "study", "bench", "--quick", "--json", str(out)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--quick" in proc.stdout and "targets" in proc.stdout
+    r = json.loads(out.read_text())
+    assert r["meta"]["quick"] is True and set(r["meta"]["skipped"]) == {"ray", "peer"}
+    assert "ray" not in r and "peer" not in r
+    for key in ("date", "cpu", "cores", "torch", "default_precision", "load_average_before"):
+        assert key in r["meta"], key
+
+    g = r["gemm"]
+    assert g["fp32_gflops"] > 0 and g["bf16_gflops"] > 0
+
+    steps = r["steps"]
+    assert set(steps["methods"]) == {name for name, _ in METHODS}
+    for name, per in steps["methods"].items():
+        assert set(per) == {"fp32", "bf16"}
+        for p, s in per.items():
+            assert STEP_KEYS <= set(s), (name, p)
+            parts = s["forward_s"] + s["backward_s"] + s["optimizer_s"]
+            assert s["step_s"] == pytest.approx(parts)
+            assert s["gflops"] == pytest.approx(s["flops_per_step"] / s["step_s"] / 1e9)
+            assert s["peak_fraction"] == pytest.approx(s["gflops"] / g[f"{p}_gflops"])
+            assert s["tokens_per_s"] >= s["real_tokens_per_s"] > 0
+    m = steps["methods"]
+    # LoRA touches fewer weights: ~4NT against full fine-tuning's ~6NT
+    assert m["lora_qkv_r16"]["fp32"]["flops_per_step"] < m["full"]["fp32"]["flops_per_step"]
+    for p in ("fp32", "bf16"):
+        ratios = steps["ratios"][p]
+        lora = m["lora_qkv_r16"][p]["step_s"]
+        assert ratios["full_over_lora"] == pytest.approx(m["full"][p]["step_s"] / lora)
+        assert ratios["dora_over_lora"] == pytest.approx(m["dora_qkv_r16"][p]["step_s"] / lora)
+    for name in m:
+        expected = m[name]["fp32"]["step_s"] / m[name]["bf16"]["step_s"]
+        assert steps["ratios"]["fp32_over_bf16"][name] == pytest.approx(expected)
+
+    for key in ("sst", "para", "sst_cpu", "para_cpu"):
+        pad = r["padding"][key]
+        assert PAD_KEYS <= set(pad), key
+        assert 0 < pad["fixed_128"] < pad["random"] < pad["ours"] <= pad["sorted"] <= 1.0
+
+    pr = r["precision"]
+    for p in ("fp32", "bf16"):
+        assert TRIAL_KEYS <= set(pr[p]), p
+        assert SPLIT_KEYS <= set(pr[p]["time_split"])
+    assert pr["fp32"]["precision"] == "fp32" and pr["bf16"]["precision"] == "bf16"
+    diffs = {k: abs(pr["fp32"][k] - pr["bf16"][k]) for k in ("sst", "para", "sts", "overall")}
+    assert pr["max_abs_diff"] == pytest.approx(max(diffs.values()))
+    assert pr["agree"] == (pr["max_abs_diff"] <= pr["tolerance"])
+
+    tr = r["trial"]
+    train_share = tr["time_split"]["train"] / tr["seconds"]
+    assert tr["outside_compute_share"] == pytest.approx(1 - train_share, abs=1e-3)
+    assert 0 < tr["outside_compute_share"] < 1
+    assert r["memory"]["peak_rss_mb"]["fp32"] == pr["fp32"]["peak_rss_mb"] > 100
+
+    t = r["targets"]
+    assert set(t) == TARGET_NAMES
+    assert (
+        t["ray_overhead_pct"]["met"] is None and t["throughput_over_trainer_grouped"]["met"] is None
+    )
+    assert t["full_over_lora_step"]["value"] == pytest.approx(
+        steps["ratios"][r["meta"]["default_precision"]]["full_over_lora"]
+    )
+    assert t["fp32_bf16_max_abs_diff"]["met"] == pr["agree"]
+
+
+def _row(trial_id, status, epochs_run, overall, epochs=4, history=None):
+    return {
+        "trial_id": trial_id,
+        "status": status,
+        "config": {"epochs": epochs},
+        "epochs_run": epochs_run,
+        "overall": overall,
+        "history": history or [],
+    }
+
+
+def test_asha_savings_counts_epochs_and_checks_the_best():
+    best_curve = [{"epoch": e, "overall": 0.5 + 0.05 * e} for e in range(1, 5)]  # 0.55 .. 0.70
+    rows = [
+        _row("a", "completed", 4, 0.70, history=best_curve),
+        _row("b", "completed", 4, 0.60),
+        _row("c", "stopped_early", 1, 0.40),
+        _row("d", "stopped_early", 2, 0.58),  # at epoch 2 the best had 0.60: behind
+        _row("e", "errored", 1, None),
+        {"trial_id": "m", "status": "completed", "config": {"method": "ties"}, "overall": 0.9},
+    ]
+    s = asha_savings(rows)
+    assert (s["trials"], s["completed"], s["stopped_early"], s["errored"]) == (4, 2, 2, 1)
+    assert s["trial_epochs_budget"] == 16 and s["trial_epochs_run"] == 11
+    assert s["saved_fraction"] == pytest.approx(5 / 16)
+    assert s["best_trial"] == "a" and s["best_survived"] is True
+    assert s["stopped_ahead_of_best"] == []
+
+    # a stopped trial that was ahead of the eventual best when ASHA stopped it
+    rows.append(_row("f", "stopped_early", 1, 0.72))
+    s = asha_savings(rows)
+    assert s["best_survived"] is False and s["stopped_ahead_of_best"] == ["f"]
+    assert s["trial_epochs_budget"] == 20 and s["trial_epochs_run"] == 12
+
+    empty = asha_savings([])
+    assert empty["trials"] == 0 and empty["saved_fraction"] == 0.0 and not empty["best_survived"]
+
+
+def test_bench_asha_option_reports_a_study_folder(tmp_path, capsys):
+    rows = [_row("a", "completed", 2, 0.6, epochs=2), _row("b", "stopped_early", 1, 0.5, epochs=2)]
+    (tmp_path / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "asha.json"
+    assert run(argparse.Namespace(json=str(out), quick=False, asha=str(tmp_path))) == 0
+    saved = json.loads(out.read_text())["asha"]
+    assert saved["trial_epochs_run"] == 3 and saved["trial_epochs_budget"] == 4
+    assert "saved 25%" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from model.encoder import load_tokenizer
+
+    return load_tokenizer()
+
+
+def _same(a, b) -> bool:
+    parts = [(a.ids, b.ids), (a.types, b.types)]
+    if a.ids_b is not None or b.ids_b is not None:
+        parts.append((a.ids_b, b.ids_b))
+    return all(
+        np.array_equal(x.values, y.values) and np.array_equal(x.offsets, y.offsets)
+        for x, y in parts
+    )
+
+
+def test_token_cache_hits_with_identical_encodings_and_misses_on_a_changed_file(
+    tmp_path, monkeypatch, tokenizer
+):
+    from study.token_cache import encode_file, entry_path
+
+    monkeypatch.setenv("PEFT_STUDY_CACHE", str(tmp_path / "cache"))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    lines = (DATA / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (data_dir / "sts-dev.csv").write_text("".join(lines[:41]), encoding="utf-8")
+    where = str(data_dir)
+
+    split = load_split("sts", "dev", where)
+    for joint in (True, False):
+        first, status = encode_file("sts", "dev", where, tokenizer, 64, joint)
+        assert status == "miss" and entry_path("sts", "dev", where, tokenizer, 64, joint).is_file()
+        again, status = encode_file("sts", "dev", where, tokenizer, 64, joint)
+        assert status == "hit"
+        direct = encode(split, tokenizer, 64, joint)
+        assert _same(again, direct) and _same(first, direct)
+        assert again.row_ids == split.ids and again.task == "sts"
+        assert again.labels.dtype == split.labels.dtype
+        assert np.array_equal(again.labels, split.labels)
+    assert encode_file("sts", "dev", where, tokenizer, 32, True)[1] == "miss"  # max_len is keyed
+
+    # the same rows with one sentence changed: a new file hash, so the old entry is not used
+    old_entry = entry_path("sts", "dev", where, tokenizer, 64, True)
+    changed = lines[:41]
+    cells = changed[5].split("\t")  # index, id, sentence1, sentence2, similarity
+    cells[2] = "Changed words here " + cells[2]
+    changed[5] = "\t".join(cells)
+    (data_dir / "sts-dev.csv").write_text("".join(changed), encoding="utf-8")
+    assert entry_path("sts", "dev", where, tokenizer, 64, True) != old_entry
+    enc2, status = encode_file("sts", "dev", where, tokenizer, 64, True)
+    assert status == "miss"
+    split2 = load_split("sts", "dev", where)
+    assert _same(enc2, encode(split2, tokenizer, 64, True))
+    assert not _same(enc2, encode(split, tokenizer, 64, True))
+
+
+def test_trial_data_is_the_cached_whole_file_subsampled(tmp_path, monkeypatch, tokenizer):
+    from study import dataset
+    from study.data import subsample_index
+    from study.scales import scale_config
+
+    monkeypatch.setenv("PEFT_STUDY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(dataset, "_CACHE", {})
+    config = scale_config("smoke")
+    before = dict(dataset.CACHE_STATS)
+    dev = dataset.task_data(config, "dev", tokenizer, "key")
+    assert dataset.CACHE_STATS["miss"] - before["miss"] == 3
+    monkeypatch.setattr(dataset, "_CACHE", {})  # a new process: only the disk cache is left
+    again = dataset.task_data(config, "dev", tokenizer, "key")
+    assert dataset.CACHE_STATS["hit"] - before["hit"] == 3
+    for task in ("sst", "para", "sts"):
+        split = load_split(task, "dev")
+        index = subsample_index(
+            len(split), config.dev_per_task, 500 + ("sst", "para", "sts").index(task)
+        )
+        expected = encode(split.subset(index), tokenizer, config.max_len, joint=True)
+        assert _same(dev[task], expected) and _same(again[task], expected)
+        assert dev[task].row_ids == expected.row_ids
+
+
+def test_ragged_rows_pad_and_take_like_lists():
+    rows = [[5, 6, 7], [8], [9, 10, 11, 12, 13], [14, 15]]
+    r = Ragged.from_lists(rows)
+    assert len(r) == 4 and r.lengths().tolist() == [3, 1, 5, 2]
+    index = np.array([3, 0, 2])
+    taken = r.take(index)
+    assert [taken.row(i).tolist() for i in range(3)] == [rows[i] for i in index]
+    ids, mask = r.pad(index)
+    assert ids.tolist() == [[14, 15, 0, 0, 0], [5, 6, 7, 0, 0], [9, 10, 11, 12, 13]]
+    assert mask.sum(1).tolist() == [2, 3, 5]
+
+
+def test_collate_pads_real_pairs_per_batch(tokenizer):
+    split = load_split("sts", "dev")
+    enc = encode(split, tokenizer, 128, joint=False)
+    index = np.array([7, 2, 30])
+    batch = collate(enc, index)
+    ref = tokenizer([split.text_a[i] for i in index], padding=True, return_tensors="np")
+    assert np.array_equal(batch["input_ids"].numpy(), ref["input_ids"])
+    assert np.array_equal(batch["attention_mask"].numpy(), ref["attention_mask"])
+    ref_b = tokenizer([split.text_b[i] for i in index], padding=True, return_tensors="np")
+    assert np.array_equal(batch["input_ids_b"].numpy(), ref_b["input_ids"])
+    assert np.allclose(batch["labels"].numpy(), split.labels[index])
+    sub = enc.subset(index)
+    assert _same(sub, encode(split.subset(index), tokenizer, 128, joint=False))
+
+
+def test_cache_folder_is_the_env_or_home(monkeypatch, tmp_path):
+    from study.token_cache import cache_dir
+
+    monkeypatch.setenv("PEFT_STUDY_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path / "tokens"
+    monkeypatch.delenv("PEFT_STUDY_CACHE")
+    assert str(cache_dir()).endswith(os.path.join(".cache", "peft-study", "tokens"))
