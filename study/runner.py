@@ -54,6 +54,9 @@ def run_study(args: argparse.Namespace) -> int:
     if spec.includes:
         return _run_suite(spec, args)
     plan = make_plan(spec, args)
+    if plan.address:
+        # Joining a cluster: keep Ray's token auth on. Ray reads this when it is first imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     from study import tune  # Ray and Optuna are imported only now
 
     tune.execute(plan)

@@ -216,7 +216,6 @@ SHIP_EXCLUDES = [
 
 def init_ray(plan: StudyPlan) -> None:
     """Join the cluster at --address, or start a local Ray whose dashboard binds 127.0.0.1."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # keep Ray's token auth on, also when joining
     quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
     env: dict[str, Any] = {"worker_process_setup_hook": "study.worker_setup.preload"}
     if plan.address:
