@@ -57,6 +57,7 @@ from study.merge_stage1 import (
     stage1_config,
     write_json,
 )
+from study.trial import peak_rss_mb
 
 Report = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 64
@@ -197,6 +198,7 @@ def run_merge_trial(
         "density": density,
         "stage1_dir": str(source),
         "residual_overlap": summary.get("residual_overlap"),
+        "peak_rss_mb": peak_rss_mb(),
     }
     if report is not None:
         report(dict(final))
