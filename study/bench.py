@@ -43,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
         result: dict[str, Any] = {"asha": study_asha_savings(asha_dir)}
     else:
-        result = measure(bool(getattr(args, "quick", False)))
+
+        def checkpoint(partial: dict[str, Any]) -> None:  # a killed run keeps what it measured
+            if json_path:
+                _write_json(Path(json_path), partial)
+
+        result = measure(bool(getattr(args, "quick", False)), checkpoint)
     print_report(result)
     if json_path:
         _write_json(Path(json_path), result)
@@ -51,8 +56,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(quick: bool) -> dict[str, Any]:
-    """Every measurement of the benchmark, in one dict (the JSON file's content)."""
+def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
+    """Every measurement of the benchmark, in one dict (the JSON file's content).
+
+    checkpoint(result) is called after each part with what is measured so far
+    (meta.complete is False until the end)."""
+    save = checkpoint or (lambda partial: None)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
@@ -72,7 +81,7 @@ def measure(quick: bool) -> dict[str, Any]:
     from study.scales import scale_config
 
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"meta": _meta(quick)}
+    result: dict[str, Any] = {"meta": {**_meta(quick), "complete": False}}
     skipped = ["ray", "peer"] if quick else []
     result["meta"]["skipped"] = skipped
     default_precision = resolve_precision("auto", pick_device())
@@ -86,11 +95,14 @@ def measure(quick: bool) -> dict[str, Any]:
     train = task_data(base, "train", tokenizer, weights_sha256(base.model_path))
     _say("padding efficiency")
     result["padding"] = padding_table(base, tokenizer, train)
+    save(result)
 
     _say("step times: full, LoRA, DoRA in fp32 and bf16")
     count, warmup = (3, 1) if quick else (12, 2)
     batches = bench_batches(train["sst"], base.batch_size, count)
-    steps = method_steps(base, batches, result["gemm"], warmup)
+    steps = method_steps(base, batches, result["gemm"], warmup, default_precision)
+    fixed = steps.pop("lora_qkv_r16_fixed_128")[default_precision]
+    fast = {m: steps.pop(f"{m}_fast_dropout")[default_precision] for m in ("full", "lora_qkv_r16")}
     result["steps"] = {
         "task": "sst",
         "batches": len(batches),
@@ -100,7 +112,14 @@ def measure(quick: bool) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "methods": steps,
         "ratios": step_ratios(steps),
+        "lora_fixed_128": {"precision": default_precision, **fixed},
+        "fast_dropout": {
+            "precision": default_precision,
+            "methods": fast,
+            "full_over_lora": fast["full"]["step_s"] / fast["lora_qkv_r16"]["step_s"],
+        },
     }
+    save(result)
 
     with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:
         plan = None if quick else smoke_plan(Path(tmp) / "smoke", "cpu")
@@ -115,6 +134,7 @@ def measure(quick: bool) -> dict[str, Any]:
             "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in ("fp32", "bf16")},
             "trial_scale": config.scale,
         }
+        save(result)
         if not quick:
             _say("peak RSS of a full fine-tuning trial (smoke scale, single_task)")
             full = scale_config("smoke").replace(method="full", precision=default_precision)
@@ -123,6 +143,7 @@ def measure(quick: bool) -> dict[str, Any]:
             from study.bench_peer import peer_table
 
             result["peer"] = _guarded(peer_table, base, train["sst"], default_precision)
+            save(result)
             _say("the same trial under Ray Tune (study smoke, 2 samples)")
             from study.bench_trials import ray_trials
 
@@ -130,6 +151,7 @@ def measure(quick: bool) -> dict[str, Any]:
     result["targets"] = targets(result)
     result["meta"]["wall_s"] = time.perf_counter() - t_start
     result["meta"]["load_average_after"] = os.getloadavg()
+    result["meta"]["complete"] = True
     return result
 
 

@@ -80,6 +80,20 @@ def _steps(s: dict[str, Any]) -> None:
         )
     speed = "  ".join(f"{k} {v:.2f}" for k, v in s["ratios"]["fp32_over_bf16"].items())
     print(f"  fp32/bf16 step time: {speed}")
+    f = s["lora_fixed_128"]
+    print(
+        f"  LoRA qkv r16 ({f['precision']}) on the same batches padded to 128 tokens: "
+        f"{1e3 * f['step_s']:.1f} ms = {f['over_dynamic']:.2f}x the dynamic padding"
+    )
+    fd = s["fast_dropout"]
+    rows = ", ".join(
+        f"{m} {1e3 * r['step_s']:.1f} ms ({r['speedup']:.2f}x, {r['peak_fraction']:.0%} of peak)"
+        for m, r in fd["methods"].items()
+    )
+    print(
+        f"  with FastDropout ({fd['precision']}, not the default): {rows}; "
+        f"full/LoRA {fd['full_over_lora']:.2f}"
+    )
 
 
 def _padding(p: dict[str, Any]) -> None:

@@ -96,6 +96,15 @@ def bench_batches(data: Encoded, batch_size: int, count: int) -> list[dict[str, 
     return [collate(data, index) for index in batches[:count]]
 
 
+def pad_to(batch: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor]:
+    """The batch right-padded to `width` tokens (what fixed-length padding costs)."""
+    out = dict(batch)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        t = batch[key]
+        out[key] = torch.nn.functional.pad(t, (0, width - t.shape[1]))
+    return out
+
+
 def time_steps(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -131,14 +140,18 @@ def method_steps(
     batches: list[dict[str, torch.Tensor]],
     peaks: dict[str, float],
     warmup: int,
+    extra_precision: str = "",
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}."""
+    """{method: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
+
+    With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to 128
+    tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with FastDropout
+    (study/fast_dropout.py) in place of nn.Dropout ("<name>_fast_dropout")."""
     from model.encoder import load_encoder
     from model.multitask import build_model
+    from study.fast_dropout import use_fast_dropout
     from study.trial import make_optimizer
 
-    padded = sum(b["input_ids"].numel() for b in batches)
-    real = sum(int(b["attention_mask"].sum()) for b in batches)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, changes in METHODS:
         config = base.replace(mode="sequential", **changes)
@@ -146,25 +159,54 @@ def method_steps(
         model = build_model(config, load_encoder(config.model_path))
         optimizer = make_optimizer(model, config)
         encoder = model.encoder_for("sst")
-        flops = sum(
-            step_flops(config.method, encoder, config, tuple(b["input_ids"].shape)) for b in batches
-        ) / len(batches)
-        out[name] = {}
-        for precision in PRECISIONS:
-            parts = time_steps(model, optimizer, batches, "sst", precision, warmup)
-            step = sum(parts.values())
-            out[name][precision] = {
-                "step_s": step,
-                **parts,
-                "tokens_per_s": padded / len(batches) / step,
-                "real_tokens_per_s": real / len(batches) / step,
-                "samples_per_s": base.batch_size / step,
-                "flops_per_step": flops,
-                "gflops": flops / step / 1e9,
-                "peak_fraction": flops / step / 1e9 / peaks[f"{precision}_gflops"],
-            }
-        del model, optimizer
+
+        def row(precision: str, inputs: list[dict[str, torch.Tensor]] = batches) -> dict:
+            shapes = [tuple(b["input_ids"].shape) for b in inputs]
+            flops = sum(step_flops(config.method, encoder, config, s) for s in shapes) / len(shapes)  # noqa: B023
+            sizes = (
+                sum(b["input_ids"].numel() for b in inputs) / len(inputs),
+                sum(int(b["attention_mask"].sum()) for b in inputs) / len(inputs),
+            )
+            return _row(model, optimizer, inputs, precision, warmup, flops, sizes, peaks)  # noqa: B023
+
+        out[name] = {precision: row(precision) for precision in PRECISIONS}
+        p = extra_precision
+        if p and name == "lora_qkv_r16":
+            wide = row(p, [pad_to(b, 128) for b in batches])
+            wide["over_dynamic"] = wide["step_s"] / out[name][p]["step_s"]
+            out[f"{name}_fixed_128"] = {p: wide}
+        if p and name in ("full", "lora_qkv_r16"):
+            use_fast_dropout(model)
+            fast = row(p)
+            fast["speedup"] = out[name][p]["step_s"] / fast["step_s"]
+            out[f"{name}_fast_dropout"] = {p: fast}
     return out
+
+
+def _row(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: list[dict[str, torch.Tensor]],
+    precision: str,
+    warmup: int,
+    flops: float,
+    sizes: tuple[float, float],
+    peaks: dict[str, float],
+) -> dict[str, float]:
+    """One method's timing at one precision (sizes: mean padded and real tokens per batch)."""
+    parts = time_steps(model, optimizer, batches, "sst", precision, warmup)
+    step = sum(parts.values())
+    gflops = flops / step / 1e9
+    return {
+        "step_s": step,
+        **parts,
+        "tokens_per_s": sizes[0] / step,
+        "real_tokens_per_s": sizes[1] / step,
+        "samples_per_s": len(batches[0]["labels"]) / step,
+        "flops_per_step": flops,
+        "gflops": gflops,
+        "peak_fraction": gflops / peaks[f"{precision}_gflops"],
+    }
 
 
 def step_ratios(steps: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -178,6 +220,8 @@ def step_ratios(steps: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict
             "lora_all_linear_r64_over_lora": steps["lora_all_linear_r64"][p]["step_s"] / lora,
         }
     ratios["fp32_over_bf16"] = {
-        m: steps[m]["fp32"]["step_s"] / steps[m]["bf16"]["step_s"] for m in steps
+        m: steps[m]["fp32"]["step_s"] / steps[m]["bf16"]["step_s"]
+        for m in steps
+        if set(PRECISIONS) <= set(steps[m])
     }
     return ratios

@@ -9,6 +9,7 @@ import torch
 
 from model.multitask import MultiTaskBert
 from study.batching import Encoded, collate, sorted_batches
+from study.memory import release_free_memory
 from study.metrics import overall_score, task_score
 
 
@@ -57,4 +58,5 @@ def evaluate(
         for task, enc in dev.items()
     }
     scores["overall"] = overall_score(scores["sst"], scores["para"], scores["sts"])
+    release_free_memory()
     return scores

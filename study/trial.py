@@ -28,13 +28,18 @@ from study.dataset import task_data
 from study.errors import NonFiniteLossError
 from study.evaluate import evaluate
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
+from study.memory import limit_heap_growth, release_free_memory
 
 Report = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 64
 
 
 def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Optimizer:
-    """AdamW with two groups: encoder/adapters at config.learning_rate, heads at head_lr."""
+    """AdamW with two groups: encoder/adapters at config.learning_rate, heads at head_lr.
+
+    fused=True: one kernel per step instead of a Python loop over parameters (full fine-tuning
+    of MiniLM on this CPU: 14 ms instead of 72 ms per step; `study bench` measures it).
+    """
     encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
     head_params = [p for p in model.heads.parameters() if p.requires_grad]
     return torch.optim.AdamW(
@@ -43,6 +48,7 @@ def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Opt
             {"params": head_params, "lr": config.head_lr},
         ],
         weight_decay=config.weight_decay,
+        fused=True,
     )
 
 
@@ -161,6 +167,7 @@ def _train_task(
     On CUDA the batch is the only host-to-device copy per step: losses stay on the device and
     are checked for NaN/inf once per pass (the error still names the first bad step).
     """
+    limit_heap_growth()
     model.train()
     task = data.task
     on_cpu = device.type == "cpu"
@@ -188,6 +195,7 @@ def _train_task(
         if progress:
             recent = [float(v) for v in losses[-20:]]
             bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+    release_free_memory()
     if not on_cpu:
         t0 = time.perf_counter()
         values = torch.stack(losses).float().cpu().numpy()  # the pass's one device-to-host copy
@@ -206,7 +214,15 @@ def _non_finite(value: float, task: str, epoch: int, step: int) -> NonFiniteLoss
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux ru_maxrss is in KiB)."""
+    """Peak resident memory of this process so far, in MiB: VmHWM of /proc/self/status, which
+    starts afresh at exec (ru_maxrss would carry the RSS of the parent that forked us)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -90,6 +90,18 @@ def test_bench_quick_writes_every_key(tmp_path):
         expected = m[name]["fp32"]["step_s"] / m[name]["bf16"]["step_s"]
         assert steps["ratios"]["fp32_over_bf16"][name] == pytest.approx(expected)
 
+    f = steps["lora_fixed_128"]
+    dynamic = m["lora_qkv_r16"][f["precision"]]["step_s"]
+    assert f["over_dynamic"] == pytest.approx(f["step_s"] / dynamic)
+    assert r["padding"]["sst"]["fixed_128"] < 0.5  # SST sentences are far shorter than 128
+    fd = steps["fast_dropout"]
+    for name, fast in fd["methods"].items():
+        assert STEP_KEYS <= set(fast)
+        assert fast["speedup"] == pytest.approx(m[name][fd["precision"]]["step_s"] / fast["step_s"])
+    assert fd["full_over_lora"] == pytest.approx(
+        fd["methods"]["full"]["step_s"] / fd["methods"]["lora_qkv_r16"]["step_s"]
+    )
+
     for key in ("sst", "para", "sst_cpu", "para_cpu"):
         pad = r["padding"][key]
         assert PAD_KEYS <= set(pad), key

@@ -1,0 +1,47 @@
+"""Keep a long-lived CPU training process's resident memory near what it actually uses.
+
+glibc's malloc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so
+after the first big activation tensor almost every allocation comes from its heaps, which
+fragment as batch shapes change and never shrink: a LoRA trial at the cpu scale peaked at
+~2.5 GB resident for ~1.7 GB in use. Pinning the threshold at 4 MiB sends the big activation
+blocks (attention scores, FFN outputs) to mmap, which returns them on free; trimming after each
+task pass and evaluation gives back the heaps' free pages. Measured: no change in step time
+(a 128 KiB threshold, glibc's default before it adapts, made steps 2.2x slower).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import sys
+
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+MMAP_THRESHOLD = 4 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt  # noqa: B018 - glibc only (musl has neither)
+        libc.malloc_trim  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+@functools.lru_cache(maxsize=1)
+def limit_heap_growth() -> bool:
+    """Once per process: fixed 4 MiB mmap threshold. False where glibc is not in use."""
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+def release_free_memory() -> None:
+    """Return the heaps' free pages to the system (cheap between task passes, not per step)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
