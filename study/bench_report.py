@@ -44,7 +44,10 @@ def print_report(result: dict[str, Any]) -> None:
             print(f"\n{key}: FAILED: {result[key]['error']}")
         elif key in result:
             show(result[key])
-    print("\ntargets")
+    print(
+        "\ntargets"
+        + (" (--quick: few steps and a small trial, indicative only)" if m["quick"] else "")
+    )
     for name, t in result["targets"].items():
         met = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
         value = "-" if t["value"] is None else f"{t['value']:.3f}"
