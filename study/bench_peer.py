@@ -26,13 +26,11 @@ TRAINER_RUNS = (("random", "fp32"), ("group_by_length", "fp32"), ("group_by_leng
 
 def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> dict[str, float]:
     """Our loop (one encoder + SST head, LoRA qkv r=16) over `data` for config.epochs."""
-    from model.encoder import load_encoder
-    from model.multitask import build_model
-    from study.trial import _train_task, make_optimizer
+    from study.trial import _train_task, build_trial_model, make_optimizer
 
     config = config.replace(mode="sequential", precision=precision, **LORA)
     torch.manual_seed(config.seed)
-    model = build_model(config, load_encoder(config.model_path))
+    model = build_trial_model(config, torch.device("cpu"))
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     timing = {"data": 0.0, "train": 0.0}

@@ -5,7 +5,9 @@ layers, embeddings excluded since a lookup is no GEMM; L layers, d hidden, S pad
     full:      6·N·T                 forward 2NT, backward dX 2NT, backward dW 2NT
     lora/dora: 4·N·T + 6·n_a·T       forward 2NT + backward dX 2NT over the frozen base (no
                                      weight-gradient GEMM for frozen weights), and the adapters'
-                                     own A/B products (n_a adapter weights) in all three passes
+                                     own A/B products (n_a adapter weights) in all three passes;
+                                     less block 0's q/k/v dX (their input, the frozen
+                                     embeddings, needs no gradient)
     dora adds  6·Σ d_out·d_in·r      forming W0 + BA for the column norms, forward and backward
     all add    3·4·B·S²·d·L          attention scores and values (no weights, so x3 in training)
 The heads' few thousand weights are left out.
@@ -81,6 +83,16 @@ def step_flops(
         return 6.0 * n_base * tokens + attention
     adapter = sum(p.numel() for n, p in encoder.named_parameters() if "lora_" in n)
     flops = 4.0 * n_base * tokens + 6.0 * adapter * tokens + attention
+    if not any(p.requires_grad for n, p in encoder.named_parameters() if ".embeddings." in n):
+        # block 0's query/key/value read the frozen embeddings: autograd skips their dX GEMM
+        first = sum(
+            m.in_features * m.out_features
+            for n, m in encoder.named_modules()
+            if ".layer.0.attention.self." in n
+            and isinstance(m, torch.nn.Linear)
+            and "lora_" not in n
+        )
+        flops -= 2.0 * first * tokens
     if method == "dora":
         flops += 6.0 * sum(
             m.in_features * m.out_features * config.r
@@ -105,34 +117,25 @@ def pad_to(batch: dict[str, torch.Tensor], width: int) -> dict[str, torch.Tensor
     return out
 
 
-def time_steps(
+def one_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    batches: list[dict[str, torch.Tensor]],
+    batch: dict[str, torch.Tensor],
     task: str,
     precision: str,
-    warmup: int,
-) -> dict[str, float]:
-    """Mean seconds of forward, backward and optimizer step over `batches` after `warmup` steps."""
+) -> np.ndarray:
+    """Seconds of forward, backward and optimizer step of one training step."""
     from model.heads import task_loss
 
-    device = torch.device("cpu")
-    model.train()
-    parts = np.zeros(3)
-    for i, batch in enumerate(batches[:warmup] + batches):
-        t0 = time.perf_counter()
-        with autocast(precision, device):
-            loss = task_loss(task, model(task, batch), batch["labels"])
-        t1 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t2 = time.perf_counter()
-        optimizer.step()
-        t3 = time.perf_counter()
-        if i >= warmup:
-            parts += (t1 - t0, t2 - t1, t3 - t2)
-    parts /= len(batches)
-    return {"forward_s": parts[0], "backward_s": parts[1], "optimizer_s": parts[2]}
+    t0 = time.perf_counter()
+    with autocast(precision, torch.device("cpu")):
+        loss = task_loss(task, model(task, batch), batch["labels"])
+    t1 = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    t2 = time.perf_counter()
+    optimizer.step()
+    return np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
 
 
 def method_steps(
@@ -142,59 +145,85 @@ def method_steps(
     warmup: int,
     extra_precision: str = "",
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{method: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
+    """{variant: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
 
-    With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to 128
-    tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with FastDropout
-    (study/fast_dropout.py) in place of nn.Dropout ("<name>_fast_dropout")."""
-    from model.encoder import load_encoder
-    from model.multitask import build_model
-    from study.fast_dropout import use_fast_dropout
-    from study.trial import make_optimizer
+    Every variant gets one step on batch i before any gets batch i+1 (round robin), so a
+    slow spell of this shared machine falls on all of them alike and the ratios hold.
+    The models are built as trials build them (study.trial.build_trial_model: fast dropout on
+    CPU). With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to
+    128 tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with torch's own dropout
+    ("<name>_torch_dropout", what the fast dropout saves)."""
+    from study.trial import build_trial_model, make_optimizer
 
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    cpu = torch.device("cpu")
+    variants = []  # (variant, precision, model, optimizer, config, encoder, inputs)
     for name, changes in METHODS:
         config = base.replace(mode="sequential", **changes)
-        torch.manual_seed(0)
-        model = build_model(config, load_encoder(config.model_path))
-        optimizer = make_optimizer(model, config)
-        encoder = model.encoder_for("sst")
+        extras = [(name, p, True, batches) for p in PRECISIONS]
+        if extra_precision and name == "lora_qkv_r16":
+            wide = [pad_to(b, 128) for b in batches]
+            extras.append((f"{name}_fixed_128", extra_precision, True, wide))
+        if extra_precision and name in ("full", "lora_qkv_r16"):
+            extras.append((f"{name}_torch_dropout", extra_precision, False, batches))
+        models: dict[bool, tuple] = {}
+        for variant, precision, fast, inputs in extras:
+            if fast not in models:
+                torch.manual_seed(0)
+                model = build_trial_model(config, cpu, fast_dropout=fast)
+                models[fast] = (model, make_optimizer(model, config))
+            model, optimizer = models[fast]
+            encoder = model.encoder_for("sst")
+            variants.append((variant, precision, model, optimizer, config, encoder, inputs))
 
-        def row(precision: str, inputs: list[dict[str, torch.Tensor]] = batches) -> dict:
-            shapes = [tuple(b["input_ids"].shape) for b in inputs]
-            flops = sum(step_flops(config.method, encoder, config, s) for s in shapes) / len(shapes)  # noqa: B023
-            sizes = (
-                sum(b["input_ids"].numel() for b in inputs) / len(inputs),
-                sum(int(b["attention_mask"].sum()) for b in inputs) / len(inputs),
+    totals = [np.zeros(3) for _ in variants]
+    for i in range(warmup + len(batches)):
+        for total, (_, precision, model, optimizer, _, _, inputs) in zip(
+            totals, variants, strict=True
+        ):
+            model.train()
+            parts = one_step(model, optimizer, inputs[i % len(inputs)], "sst", precision)
+            if i >= warmup:
+                total += parts
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for total, (variant, precision, _, _, config, encoder, inputs) in zip(
+        totals, variants, strict=True
+    ):
+        shapes = [tuple(b["input_ids"].shape) for b in inputs]
+        flops = sum(step_flops(config.method, encoder, config, s) for s in shapes) / len(shapes)
+        sizes = (
+            sum(b["input_ids"].numel() for b in inputs) / len(inputs),
+            sum(int(b["attention_mask"].sum()) for b in inputs) / len(inputs),
+        )
+        parts = dict(
+            zip(
+                ("forward_s", "backward_s", "optimizer_s"),
+                (total / len(inputs)).tolist(),
+                strict=True,
             )
-            return _row(model, optimizer, inputs, precision, warmup, flops, sizes, peaks)  # noqa: B023
-
-        out[name] = {precision: row(precision) for precision in PRECISIONS}
-        p = extra_precision
-        if p and name == "lora_qkv_r16":
-            wide = row(p, [pad_to(b, 128) for b in batches])
-            wide["over_dynamic"] = wide["step_s"] / out[name][p]["step_s"]
-            out[f"{name}_fixed_128"] = {p: wide}
-        if p and name in ("full", "lora_qkv_r16"):
-            use_fast_dropout(model)
-            fast = row(p)
-            fast["speedup"] = out[name][p]["step_s"] / fast["step_s"]
-            out[f"{name}_fast_dropout"] = {p: fast}
+        )
+        out.setdefault(variant, {})[precision] = _row(
+            parts, len(inputs[0]["labels"]), flops, sizes, peaks[f"{precision}_gflops"]
+        )
+    p = extra_precision
+    if p:
+        out["lora_qkv_r16_fixed_128"][p]["over_dynamic"] = (
+            out["lora_qkv_r16_fixed_128"][p]["step_s"] / out["lora_qkv_r16"][p]["step_s"]
+        )
+        for name in ("full", "lora_qkv_r16"):
+            slow = out[f"{name}_torch_dropout"][p]
+            slow["fast_dropout_speedup"] = slow["step_s"] / out[name][p]["step_s"]
     return out
 
 
 def _row(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: list[dict[str, torch.Tensor]],
-    precision: str,
-    warmup: int,
+    parts: dict[str, float],
+    batch_size: int,
     flops: float,
     sizes: tuple[float, float],
-    peaks: dict[str, float],
+    peak_gflops: float,
 ) -> dict[str, float]:
-    """One method's timing at one precision (sizes: mean padded and real tokens per batch)."""
-    parts = time_steps(model, optimizer, batches, "sst", precision, warmup)
+    """One variant's timing at one precision (sizes: mean padded and real tokens per batch)."""
     step = sum(parts.values())
     gflops = flops / step / 1e9
     return {
@@ -202,10 +231,10 @@ def _row(
         **parts,
         "tokens_per_s": sizes[0] / step,
         "real_tokens_per_s": sizes[1] / step,
-        "samples_per_s": len(batches[0]["labels"]) / step,
+        "samples_per_s": batch_size / step,
         "flops_per_step": flops,
         "gflops": gflops,
-        "peak_fraction": gflops / peaks[f"{precision}_gflops"],
+        "peak_fraction": gflops / peak_gflops,
     }
 
 

@@ -51,8 +51,10 @@ class TrialConfig:
     alpha: float | None = None
     """LoRA alpha. None means 2*r, so the scaling alpha/r is 2 at every rank and an r sweep
     compares rank, not step size."""
-    lora_dropout: float = 0.1
-    """Dropout on the LoRA input path (peft's lora_dropout)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input path (peft's lora_dropout). 0.0 is peft's default; the paper
+    gives none. Above 0, peft's DoRA runs each adapted base layer a second time on the dropped
+    input (`study bench` measures what that costs)."""
     targets: str = "qkv"
     """qkv (query, key, value) | attn (qkv + attention output) | all_linear (all six linear
     layers of every encoder block; never the pooler or the heads)."""

@@ -27,6 +27,7 @@ from study.config import TrialConfig
 from study.dataset import task_data
 from study.errors import NonFiniteLossError
 from study.evaluate import evaluate
+from study.fast_dropout import use_fast_dropout
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
 from study.memory import limit_heap_growth, release_free_memory
 
@@ -50,6 +51,17 @@ def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Opt
         weight_decay=config.weight_decay,
         fused=True,
     )
+
+
+def build_trial_model(
+    config: TrialConfig, device: torch.device, fast_dropout: bool = True
+) -> MultiTaskBert:
+    """The model a trial trains, on `device`. On CPU its dropouts draw masks from
+    study/fast_dropout.py (4-7x cheaper than torch's; `study bench` compares both)."""
+    model = build_model(config, load_encoder(config.model_path)).to(device)
+    if fast_dropout and device.type == "cpu":
+        use_fast_dropout(model)
+    return model
 
 
 def run_trial(
@@ -76,7 +88,7 @@ def run_trial(
     train = task_data(config, "train", tokenizer, model_sha)
     dev = task_data(config, "dev", tokenizer, model_sha)
     t_data = time.perf_counter() - t_data
-    model = build_model(config, load_encoder(config.model_path)).to(device)
+    model = build_trial_model(config, device)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []

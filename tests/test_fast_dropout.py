@@ -1,0 +1,85 @@
+"""study/fast_dropout.py: the mask's distribution and seeding, and that the swapped model computes
+what the stock one does (eval: identical; training with p ~ 0: the attention math path)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from study.config import TrialConfig
+from study.fast_dropout import ATTENTION, FastDropout, MaskSource, use_fast_dropout
+from study.trial import build_trial_model
+
+CPU = torch.device("cpu")
+
+
+def test_mask_keeps_one_minus_p_and_rescales():
+    x = torch.ones(1000, 1000)
+    out = FastDropout(0.1, MaskSource(0)).train()(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.002  # 1e6 draws: sd 0.0003
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.9))
+
+
+def test_mask_follows_the_bf16_input_and_its_gradient_is_the_mask():
+    x = torch.randn(64, 384, dtype=torch.bfloat16, requires_grad=True)
+    out = FastDropout(0.3, MaskSource(1)).train()(x)
+    assert out.dtype == torch.bfloat16
+    out.sum().backward()
+    scale = torch.tensor(1 / 0.7, dtype=torch.bfloat16)
+    assert torch.equal(x.grad, torch.where(out != 0, scale, torch.zeros_like(scale)))
+
+
+def test_eval_and_p_zero_pass_through():
+    x = torch.randn(8, 16)
+    assert torch.equal(FastDropout(0.5, MaskSource(0)).eval()(x), x)
+    assert torch.equal(FastDropout(0.0, MaskSource(0)).train()(x), x)
+
+
+def _masks(seed: int) -> list[torch.Tensor]:
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Dropout(0.2), nn.Dropout(0.2))
+    use_fast_dropout(model)
+    x = torch.ones(50, 50)
+    return [model[0](x), model[1](x)]
+
+
+def test_masks_are_seeded_by_torch_and_differ_between_layers():
+    a, b, c = _masks(0), _masks(0), _masks(1)
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not torch.equal(a[0], c[0])
+    assert not torch.equal(a[0], a[1])
+
+
+@pytest.fixture(scope="module")
+def sst_batch():
+    from model.encoder import load_tokenizer
+
+    tokenizer = load_tokenizer("")
+    enc = tokenizer(
+        ["a gripping , funny film .", "dull", "it is neither long nor short , just fine ."],
+        padding=True,
+        return_tensors="pt",
+    )
+    return {**enc, "labels": torch.tensor([3, 0, 2])}
+
+
+@pytest.mark.slow
+def test_swapped_model_matches_the_stock_one(sst_batch):
+    config = TrialConfig(lora_dropout=0.1, mode="sequential")
+    torch.manual_seed(0)
+    stock = build_trial_model(config, CPU, fast_dropout=False).eval()
+    torch.manual_seed(0)
+    fast = build_trial_model(config, CPU)
+    assert not [m for m in fast.modules() if type(m) is nn.Dropout]
+    assert fast.encoder_for("sst").base_model.model.config._attn_implementation == ATTENTION
+    with torch.no_grad():
+        want = stock("sst", sst_batch)
+        assert torch.equal(fast.eval()("sst", sst_batch), want)  # eval: SDPA, no masks
+        # Training with p ~ 0 keeps every element, so the padded batch runs the attention math
+        # path (bool padding mask, softmax, the mask's 1/(1-p) scale) and must agree with SDPA.
+        for m in fast.modules():
+            if isinstance(m, FastDropout):
+                m.p = 1e-9
+        assert torch.allclose(fast.train()("sst", sst_batch), want, atol=1e-5)
