@@ -50,6 +50,9 @@ class Scheduler:
     """Epochs every trial runs before it can be stopped (>= 1)."""
     reduction_factor: int = 2
     """ASHA keeps 1/reduction_factor of the trials at each rung."""
+    run_first_points_fully: bool = True
+    """The points_to_evaluate (the paper's rows) are never stopped early, so every paper row
+    gets a completed trial; ASHA stops only trials Optuna proposes."""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def trial_row(
         "trained_params": extra.get("trained_params"),
         "time_split": extra.get("time_split"),
         "precision": extra.get("precision"),
+        "peak_rss_mb": extra.get("peak_rss_mb"),  # in the final report only
         "node_id": result.get("node_id"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -188,12 +188,32 @@ def make_searcher(plan: StudyPlan) -> OptunaSearch:
     )
 
 
+class PinnedASHA(ASHAScheduler):
+    """ASHA that lets trials of the study's first points (the paper's rows) run their whole
+    budget, so the tables can compare them with the paper. Their results still fill ASHA's rungs
+    and so still set the bar for the trials Optuna proposes, which ASHA may stop."""
+
+    def __init__(self, pinned: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pinned = pinned
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == self.STOP and result.get(self._time_attr, 0) < self._max_t:
+            if any(all(trial.config.get(k) == v for k, v in p.items()) for p in self.pinned):
+                self._num_stopped -= 1
+                return self.CONTINUE
+        return decision
+
+
 def make_scheduler(plan: StudyPlan) -> ASHAScheduler | None:
     """ASHA on overall, one rung per epoch; none for grids or multi-objective searches."""
     sched = plan.spec.scheduler
     if sched is None or len(plan.metrics) > 1 or plan.base.epochs < 2:
         return None
-    return ASHAScheduler(
+    pinned = [dict(p) for p in plan.spec.points_to_evaluate] if sched.run_first_points_fully else []
+    return PinnedASHA(
+        pinned,
         time_attr="epoch",
         max_t=plan.base.epochs,
         grace_period=max(1, min(sched.grace_period, plan.base.epochs)),

@@ -171,6 +171,7 @@ def test_smoke_study_records_every_trial(tmp_path):
     assert done and all(
         (Path(r["adapter_dir"]) / "checkpoint" / "heads.safetensors").is_file() for r in done
     )
+    assert all(300 < r["peak_rss_mb"] < 8000 and r["precision"] in ("fp32", "bf16") for r in done)
     assert (out / "optuna.journal").is_file() and (out / "study.json").is_file()
     assert "best trial" in proc.stdout and "Ray dashboard: http://127.0.0.1:" in proc.stderr
 
