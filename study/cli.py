@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", default="", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--quick", action="store_true", help="fewer steps and no Ray/Trainer runs")
+    p.add_argument(
+        "--asha",
+        default="",
+        metavar="STUDY_DIR",
+        help="only report what ASHA early stopping saved in a finished study folder",
+    )
     return parser
 
 

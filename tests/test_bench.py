@@ -180,6 +180,12 @@ def test_bench_asha_option_reports_a_study_folder(tmp_path, capsys):
     saved = json.loads(out.read_text())["asha"]
     assert saved["trial_epochs_run"] == 3 and saved["trial_epochs_budget"] == 4
     assert "saved 25%" in capsys.readouterr().out
+    # the same through the command line, and a folder without trials.jsonl: exit 2, one line
+    cli = [sys.executable, "-m", "study", "bench", "--asha"]
+    proc = subprocess.run([*cli, str(tmp_path)], capture_output=True, text=True, cwd=PROJECT)
+    assert proc.returncode == 0 and "saved 25%" in proc.stdout, proc.stderr
+    proc = subprocess.run([*cli, str(tmp_path / "no")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "trials.jsonl" in proc.stderr
 
 
 @pytest.fixture(scope="module")
