@@ -231,6 +231,22 @@ def test_dashboard_answers_with_the_token(live_study):
 
 
 @pytest.mark.slow
+def test_dashboard_names_the_trial_actor(live_study):
+    """The Actors page's Repr column: 'smoke trial smoke_<trial id>' (study/tune.py PeftTrial)."""
+    names: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and live_study.proc.poll() is None:
+        status, body = get(live_study.url() + "/api/v0/actors?detail=1&limit=100", auth_token())
+        if status == 200:
+            actors = json.loads(body)["data"]["result"]["result"]
+            names = [a.get("repr_name") or "" for a in actors]
+            if any(re.fullmatch(r"smoke trial smoke_\w+", n) for n in names):
+                return
+        time.sleep(1)
+    pytest.fail(f"no actor named 'smoke trial smoke_<id>' among {names}")
+
+
+@pytest.mark.slow
 def test_study_folder_holds_no_token(live_study):
     assert live_study.proc.wait(timeout=540) == 0, live_study.log.read_text()[-3000:]
     token = auth_token().encode()
