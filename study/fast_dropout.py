@@ -29,12 +29,26 @@ class MaskSource:
     def __init__(self, seed: int) -> None:
         self.bits = np.random.SFC64(seed)
 
-    def keep_scale(self, x: torch.Tensor, p: float) -> torch.Tensor:
-        """A tensor like x holding 1/(1-p) where kept and 0 where dropped."""
+    def keep(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """A bool mask shaped like x, each element True with probability 1 - p (to 1/65536)."""
         n = x.numel()
         shares = self.bits.random_raw((n + 3) // 4).view(np.uint16)[:n]
-        keep = torch.from_numpy(shares >= round(p * 65536)).view(x.shape)
-        return keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+        return torch.from_numpy(shares >= round(p * 65536)).view(x.shape)
+
+
+class _MaskedScale(torch.autograd.Function):
+    """y = x * keep / (1 - p); autograd keeps the 1-byte bool mask, not a mask in x's dtype."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:  # noqa: ANN001
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return x.mul(keep).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN001
+        (keep,) = ctx.saved_tensors
+        return grad.mul(keep).mul_(ctx.scale), None, None
 
 
 class FastDropout(nn.Dropout):
@@ -47,7 +61,7 @@ class FastDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0 or x.device.type != "cpu":
             return super().forward(x)
-        return x * self.source.keep_scale(x, self.p)  # autograd keeps the mask for backward
+        return _MaskedScale.apply(x, self.source.keep(x, self.p), 1.0 / (1.0 - self.p))
 
 
 def use_fast_dropout(model: nn.Module) -> int:
