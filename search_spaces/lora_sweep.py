@@ -27,6 +27,6 @@ STUDY = StudySpec(
         {"method": "lora", "r": 64, "targets": "all_linear", "bias": "all", "lr": _LR},
         {"method": "lora", "r": 128, "targets": "all_linear", "bias": "all", "lr": _LR},
     ),
-    samples={"smoke": 3, "cpu": 13, "paper": 48},
+    samples={"smoke": 3, "cpu": 12, "paper": 48},
     scheduler=Scheduler(grace_period=1, reduction_factor=2),
 )

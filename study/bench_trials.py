@@ -148,8 +148,7 @@ def ray_trials(out_dir: Path, scale: str, inprocess_s: float) -> dict[str, Any]:
         input=json.dumps(job),
         capture_output=True,
         text=True,
-        # study/tune.py sets RAY_AUTH_MODE=token only after `import ray`, which reads it at
-        # import: a driver without it exported fails to reach its own GCS (reported to the lead).
+        # a fresh local cluster, as `python -m study run` starts it (token auth on)
         env={
             "RAY_AUTH_MODE": "token",
             **os.environ,
