@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default="", help="join a Ray cluster: auto | HOST:PORT | ray://HOST:PORT"
     )
     p.add_argument(
+        "--reuse-workers",
+        action="store_true",
+        help="run trials in the same worker process one after another (saves a process start "
+        "and imports per trial; the dashboard then names a worker after its first trial)",
+    )
+    p.add_argument(
         "--resume", action="store_true", help="continue an interrupted study in the same folder"
     )
     p.add_argument("--out", default="", metavar="DIR", help="study folder (default: runs/NAME)")

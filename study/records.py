@@ -48,6 +48,7 @@ def trial_row(
         "precision": extra.get("precision"),
         "peak_rss_mb": extra.get("peak_rss_mb"),  # in the final report only
         "node_id": result.get("node_id"),
+        "worker_pid": result.get("worker_pid"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if status == "errored":  # whatever it reported before failing is not a result

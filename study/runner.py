@@ -47,6 +47,8 @@ class StudyPlan:
     storage: str
     """Ray's experiment storage: a local folder or a pyarrow-filesystem URI (s3://, gs://, ...)."""
     seed: int = 0
+    reuse_workers: bool = False
+    """Run trials one after another in the same worker process (Tune's reuse_actors)."""
 
 
 def run_study(args: argparse.Namespace) -> int:
@@ -140,6 +142,7 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
         args.dashboard_port,
         exists,
         getattr(args, "storage", "") or str(study_dir / "ray"),
+        reuse_workers=bool(getattr(args, "reuse_workers", False)),
     )
 
 
@@ -200,11 +203,13 @@ def write_study_meta(plan: StudyPlan, model_sha: str, data_sizes: dict, versions
                 "reduction_factor": sched.reduction_factor,
                 "max_t": plan.base.epochs,
                 "time_attr": "epoch",
+                "run_first_points_fully": sched.run_first_points_fully,
             },
             "resources": {
                 "cpus_per_trial": plan.cpus_per_trial,
                 "gpus_per_trial": plan.gpus_per_trial,
                 "max_concurrent": plan.max_concurrent,
+                "reuse_workers": plan.reuse_workers,
             },
             "hardware": {
                 "cpu": platform.processor() or platform.machine(),

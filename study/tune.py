@@ -106,7 +106,7 @@ def _report_flat(metrics: dict[str, Any], node_id: str, checkpoint: Any = None) 
     """Scalars go to Tune as they are; the rest rides along as one JSON string."""
     flat = {k: metrics[k] for k in SCALARS if metrics.get(k) is not None}
     extra = {k: v for k, v in metrics.items() if k not in SCALARS}
-    flat.update(node_id=node_id, extra_json=json.dumps(extra, default=str))
+    flat.update(node_id=node_id, worker_pid=os.getpid(), extra_json=json.dumps(extra, default=str))
     tune.report(flat, checkpoint=checkpoint)
 
 
@@ -341,6 +341,9 @@ def _new_tuner(plan: StudyPlan, stage1: dict[str, Any] | None) -> tune.Tuner:
             scheduler=make_scheduler(plan),
             num_samples=plan.samples,
             max_concurrent_trials=plan.max_concurrent,
+            # Off by default: Ray names an actor once, at its start, so a reused worker would
+            # show its first trial's name in the dashboard (README, "How a study runs").
+            reuse_actors=plan.reuse_workers,
             trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
             trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
         ),
