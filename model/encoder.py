@@ -62,7 +62,7 @@ def check_model_folder(model_path: str = "") -> dict:
     return cfg
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -71,11 +71,15 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, hashed once per file version (size, mtime) in this process."""
+    stat = os.stat(path)
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
 def weights_sha256(model_path: str = "") -> str:
     """sha256 of the folder's model.safetensors (cached per file version)."""
-    weights = resolve_model_path(model_path) / WEIGHTS
-    stat = weights.stat()
-    return _sha256(str(weights), stat.st_size, stat.st_mtime_ns)
+    return file_sha256(resolve_model_path(model_path) / WEIGHTS)
 
 
 def verify_model(model_path: str = "", expected_sha256: str = "") -> tuple[dict, str]:

@@ -16,6 +16,7 @@ The heads' few thousand weights are left out.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -138,6 +139,19 @@ def one_step(
     return np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
 
 
+@dataclass
+class _Variant:
+    """One timed column of the step table: a model at one precision on its inputs."""
+
+    name: str
+    precision: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    config: TrialConfig
+    inputs: list[dict[str, torch.Tensor]]
+    total: np.ndarray = field(default_factory=lambda: np.zeros(3))  # forward, backward, step (s)
+
+
 def method_steps(
     base: TrialConfig,
     batches: list[dict[str, torch.Tensor]],
@@ -156,54 +170,44 @@ def method_steps(
     from study.trial import build_trial_model, make_optimizer
 
     cpu = torch.device("cpu")
-    variants = []  # (variant, precision, model, optimizer, config, encoder, inputs)
+    variants: list[_Variant] = []
     for name, changes in METHODS:
         config = base.replace(mode="sequential", **changes)
-        extras = [(name, p, True, batches) for p in PRECISIONS]
+        plan = [(name, p, True, batches) for p in PRECISIONS]  # (variant, precision, fast, inputs)
         if extra_precision and name == "lora_qkv_r16":
             wide = [pad_to(b, 128) for b in batches]
-            extras.append((f"{name}_fixed_128", extra_precision, True, wide))
+            plan.append((f"{name}_fixed_128", extra_precision, True, wide))
         if extra_precision and name in ("full", "lora_qkv_r16"):
-            extras.append((f"{name}_torch_dropout", extra_precision, False, batches))
-        models: dict[bool, tuple] = {}
-        for variant, precision, fast, inputs in extras:
+            plan.append((f"{name}_torch_dropout", extra_precision, False, batches))
+        models: dict[bool, tuple] = {}  # one model per dropout kind, shared across precisions
+        for variant, precision, fast, inputs in plan:
             if fast not in models:
                 torch.manual_seed(0)
                 model = build_trial_model(config, cpu, fast_dropout=fast)
                 models[fast] = (model, make_optimizer(model, config))
-            model, optimizer = models[fast]
-            encoder = model.encoder_for("sst")
-            variants.append((variant, precision, model, optimizer, config, encoder, inputs))
+            variants.append(_Variant(variant, precision, *models[fast], config, inputs))
 
-    totals = [np.zeros(3) for _ in variants]
     for i in range(warmup + len(batches)):
-        for total, (_, precision, model, optimizer, _, _, inputs) in zip(
-            totals, variants, strict=True
-        ):
-            model.train()
-            parts = one_step(model, optimizer, inputs[i % len(inputs)], "sst", precision)
+        for v in variants:
+            v.model.train()
+            parts = one_step(v.model, v.optimizer, v.inputs[i % len(v.inputs)], "sst", v.precision)
             if i >= warmup:
-                total += parts
+                v.total += parts
 
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for total, (variant, precision, _, _, config, encoder, inputs) in zip(
-        totals, variants, strict=True
-    ):
-        shapes = [tuple(b["input_ids"].shape) for b in inputs]
-        flops = sum(step_flops(config.method, encoder, config, s) for s in shapes) / len(shapes)
+    for v in variants:
+        encoder, n = v.model.encoder_for("sst"), len(v.inputs)
+        shapes = [tuple(b["input_ids"].shape) for b in v.inputs]
+        flops = sum(step_flops(v.config.method, encoder, v.config, s) for s in shapes) / n
         sizes = (
-            sum(b["input_ids"].numel() for b in inputs) / len(inputs),
-            sum(int(b["attention_mask"].sum()) for b in inputs) / len(inputs),
+            sum(b["input_ids"].numel() for b in v.inputs) / n,
+            sum(int(b["attention_mask"].sum()) for b in v.inputs) / n,
         )
         parts = dict(
-            zip(
-                ("forward_s", "backward_s", "optimizer_s"),
-                (total / len(inputs)).tolist(),
-                strict=True,
-            )
+            zip(("forward_s", "backward_s", "optimizer_s"), (v.total / n).tolist(), strict=True)
         )
-        out.setdefault(variant, {})[precision] = _row(
-            parts, len(inputs[0]["labels"]), flops, sizes, peaks[f"{precision}_gflops"]
+        out.setdefault(v.name, {})[v.precision] = _row(
+            parts, len(v.inputs[0]["labels"]), flops, sizes, peaks[f"{v.precision}_gflops"]
         )
     p = extra_precision
     if p:

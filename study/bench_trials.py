@@ -3,7 +3,6 @@ Ray Tune through the project's own path (make_plan + study.tune.execute on study
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -27,28 +26,15 @@ def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - S
     """The StudyPlan of `python -m study run smoke --scale SCALE --samples N --out OUT_DIR`
     (for N > 1 without ASHA)."""
     from search_spaces import load_study
+    from study.cli import build_parser
     from study.runner import make_plan
 
     spec = load_study("smoke")
     if samples > 1:  # every trial runs to the end, so the gap between them is Ray's alone
         spec = dataclasses.replace(spec, scheduler=None)
-    args = argparse.Namespace(
-        study="smoke",
-        scale=scale,
-        samples=samples,
-        sets=[],
-        model_path="",
-        data_dir="",
-        out=str(out_dir),
-        resume=False,
-        objectives="overall",
-        gpus_per_trial=0.0,
-        cpus_per_trial=None,
-        max_concurrent=None,
-        address="",
-        dashboard_host="127.0.0.1",
-        dashboard_port=_free_port(),  # other Ray instances on this machine keep theirs
-    )
+    argv = ["run", "smoke", "--scale", scale, "--samples", str(samples), "--out", str(out_dir)]
+    # a free dashboard port: other Ray instances on this machine keep theirs
+    args = build_parser().parse_args([*argv, "--dashboard-port", str(_free_port())])
     return make_plan(spec, args)
 
 

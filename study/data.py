@@ -94,13 +94,18 @@ def expected_columns(task: str, split: str) -> tuple[str, ...]:
     return cols if split == "test" else (*cols, LABEL_COLUMN[task])
 
 
+def data_path(task: str, split: str, data_dir: str = "") -> Path:
+    """The task's `split` file in the data folder (PEFT_STUDY_DATA_DIR or data/ by default)."""
+    return resolve_data_dir(data_dir) / FILE_NAMES[task, split]
+
+
 def load_split(task: str, split: str, data_dir: str = "") -> TaskSplit:
     """Read one file; skip rows whose label is empty or not a number, with one warning."""
     if (task, split) not in FILE_NAMES:
         raise DataError(
             f"unknown task/split {task}/{split}; tasks: sst, para, sts; splits: train, dev, test"
         )
-    path = resolve_data_dir(data_dir) / FILE_NAMES[task, split]
+    path = data_path(task, split, data_dir)
     want = expected_columns(task, split)
     rows = _read_rows(path, want)
     ids, text_a, text_b, labels, skipped = [], [], [], [], 0

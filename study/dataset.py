@@ -14,13 +14,13 @@ import numpy as np
 
 from study.batching import Encoded
 from study.config import TASKS, TrialConfig
-from study.data import FILE_NAMES, resolve_data_dir, subsample_index
+from study.data import data_path, subsample_index
 from study.token_cache import encode_file
 
 
 def file_key(task: str, split: str, data_dir: str) -> tuple[str, int, int]:
     """(path, size, mtime): changes whenever the file does."""
-    path = resolve_data_dir(data_dir) / FILE_NAMES[task, split]
+    path = data_path(task, split, data_dir)
     st = os.stat(path)
     return str(path), st.st_size, st.st_mtime_ns
 

@@ -45,3 +45,18 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB: VmHWM of /proc/self/status, which
+    starts afresh at exec (ru_maxrss would carry the RSS of the parent that forked us)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

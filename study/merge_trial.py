@@ -48,6 +48,7 @@ from study.dataset import task_data
 from study.errors import ConfigError, UserError
 from study.evaluate import evaluate
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
+from study.memory import peak_rss_mb
 from study.merge_stage1 import (
     adapter_path,
     first_difference,
@@ -57,7 +58,6 @@ from study.merge_stage1 import (
     stage1_config,
     write_json,
 )
-from study.trial import peak_rss_mb
 
 Report = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 64

@@ -141,7 +141,7 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
         args.dashboard_host,
         args.dashboard_port,
         exists,
-        getattr(args, "storage", "") or str(study_dir / "ray"),
+        storage,
         reuse_workers=bool(getattr(args, "reuse_workers", False)),
     )
 

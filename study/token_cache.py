@@ -13,7 +13,6 @@ turns the disk cache off.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -23,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from model.encoder import file_sha256
 from study.batching import Encoded, Ragged, encode
-from study.data import FILE_NAMES, TEXT_COLUMNS, load_split, resolve_data_dir
+from study.data import TEXT_COLUMNS, data_path, load_split
 
 CACHE_ENV = "PEFT_STUDY_CACHE"
 FORMAT = 2  # bump when the entry layout changes
@@ -34,21 +34,6 @@ _TOKENIZER_SHA: dict[int, tuple[Any, str]] = {}  # id(tokenizer) -> (tokenizer, 
 def cache_dir() -> Path:
     root = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache" / "peft-study")
     return Path(root).expanduser() / "tokens"
-
-
-@functools.lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (hashed once per file version in this process)."""
-    st = os.stat(path)
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
 def tokenizer_sha256(tokenizer: Any) -> str:
@@ -66,10 +51,6 @@ def tokenizer_sha256(tokenizer: Any) -> str:
     return digest
 
 
-def data_file(task: str, split: str, data_dir: str = "") -> Path:
-    return resolve_data_dir(data_dir) / FILE_NAMES[task, split]
-
-
 def entry_path(
     task: str, split: str, data_dir: str, tokenizer: Any, max_len: int, joint: bool
 ) -> Path:
@@ -79,7 +60,7 @@ def entry_path(
     pairs = len(TEXT_COLUMNS[task]) == 2
     parts = (
         f"format={FORMAT}",
-        f"file={file_sha256(data_file(task, split, data_dir))}",
+        f"file={file_sha256(data_path(task, split, data_dir))}",
         f"tokenizer={tokenizer_sha256(tokenizer)}",
         f"max_len={max_len}",
         f"joint={joint and pairs}",  # SST has one sentence: the same entry for every design

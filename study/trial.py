@@ -29,7 +29,7 @@ from study.errors import NonFiniteLossError
 from study.evaluate import evaluate
 from study.fast_dropout import use_fast_dropout
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
-from study.memory import limit_heap_growth, release_free_memory
+from study.memory import limit_heap_growth, peak_rss_mb, release_free_memory
 
 Report = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 64
@@ -223,21 +223,6 @@ def _non_finite(value: float, task: str, epoch: int, step: int) -> NonFiniteLoss
     return NonFiniteLossError(
         f"non-finite loss ({value}) in task {task}, epoch {epoch}, step {step}"
     )
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB: VmHWM of /proc/self/status, which
-    starts afresh at exec (ru_maxrss would carry the RSS of the parent that forked us)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _inject(fault: str, loss: torch.Tensor) -> torch.Tensor:
