@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import torch
 from torch import nn
 
 from study.config import TARGET_MODULES, TrialConfig
@@ -44,6 +45,32 @@ def apply_adapter(encoder: nn.Module, config: TrialConfig) -> nn.Module:
     with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in v5
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
         return get_peft_model(encoder, lora_config(config))
+
+
+def share_frozen_weights(encoders: list[nn.Module]) -> int:
+    """Point every frozen parameter of encoders[1:] at the equal one of encoders[0]; bytes freed.
+
+    single_task mode deep-copies the pretrained encoder per task, but under LoRA/DoRA the base
+    weights stay frozen and equal, so one copy serves all three (~87 MB each for MiniLM, fp32).
+    Trainable tensors (adapters, trained biases, full fine-tuning) stay per task. Only for
+    training: code that merges a ΔW into base weights in place must not use shared encoders.
+    """
+    first = dict(encoders[0].named_parameters())
+    freed = 0
+    for encoder in encoders[1:]:
+        for name, p in encoder.named_parameters():
+            ref = first.get(name)
+            if (
+                ref is None
+                or p.requires_grad
+                or ref.requires_grad
+                or p.data_ptr() == ref.data_ptr()
+            ):
+                continue
+            if ref.shape == p.shape and ref.dtype == p.dtype and torch.equal(ref, p):
+                freed += p.numel() * p.element_size()
+                p.data = ref.data  # same storage; the copy is freed
+    return freed
 
 
 def count_trainable(module: nn.Module) -> int:

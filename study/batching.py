@@ -157,6 +157,21 @@ def _tensors(ragged: Ragged, index: np.ndarray) -> tuple[torch.Tensor, torch.Ten
     return torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(mask.astype(np.int64))
 
 
+def micro_batches(data: Encoded, index: np.ndarray, max_tokens: int) -> list[np.ndarray]:
+    """One training batch cut into the fewest near-equal parts of at most ~max_tokens padded
+    tokens each (both sentences counted), rows sorted by length so each part pads to its own
+    longest; [index] when it fits or max_tokens is 0. Gradients of the parts, each weighted by
+    its share of the rows, add up to the whole batch's."""
+    a = data.ids.lengths()[index]
+    padded = len(index) * int(a.max())
+    if data.ids_b is not None:
+        padded += len(index) * int(data.ids_b.lengths()[index].max())
+    if max_tokens <= 0 or padded <= max_tokens or len(index) == 1:
+        return [index]
+    parts = min(len(index), -(-padded // max_tokens))
+    return np.array_split(index[np.argsort(data.lengths()[index], kind="stable")], parts)
+
+
 def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:
     """Pad the rows at `index` to the batch's longest: (B, T) tensors plus labels (B,)."""
     ids, mask = _tensors(data.ids, index)

@@ -115,7 +115,7 @@ def _trials(result: dict[str, Any]) -> None:
     cfg = tr["config"]
     print(
         f"\ntrial {cfg['method']} r={cfg['r']} {cfg['mode']}, {cfg['train_per_task']} train / "
-        f"{cfg['dev_per_task']} dev per task, {cfg['epochs']} epochs (fresh process each)"
+        f"{cfg['dev_per_task']} dev per task, {cfg['epochs']} epochs (a fresh process per precision)"
     )
     for p in ("fp32", "bf16"):
         r = pr[p]
@@ -124,6 +124,11 @@ def _trials(result: dict[str, Any]) -> None:
             f"{r['overall']:.4f}  {r['seconds']:.1f} s  peak RSS {r['peak_rss_mb']:.0f} MiB  "
             f"imports {r['import_s']:.1f} s"
         )
+        for i, again in enumerate(r.get("repeats", [])[1:], start=2):
+            print(
+                f"    run {i} in the same process: {again['seconds']:.1f} s, overall "
+                f"{again['overall']:.4f}, peak RSS {again['peak_rss_mb']:.0f} MiB"
+            )
     verdict = "agree" if pr["agree"] else "DO NOT AGREE"
     print(f"  max |fp32 - bf16| = {pr['max_abs_diff']:.4f} -> {verdict} within {pr['tolerance']}")
     shares = "  ".join(f"{k} {v:.0%}" for k, v in tr["shares"].items())
@@ -155,18 +160,19 @@ def _peer(p: dict[str, Any]) -> None:
 
 
 def _ray(r: dict[str, Any]) -> None:
-    first, second = r["trials"]
+    secs = ", ".join(f"{t['seconds']:.1f}" for t in r["trials"])
+    rss = ", ".join(f"{t['peak_rss_mb']:.0f}" for t in r["trials"] if t.get("peak_rss_mb"))
     print(
-        f"\nRay Tune (study smoke, 2 trials one at a time): ray.init {r['ray_init_s']:.1f} s, "
-        f"study wall {r['wall_s']:.1f} s; run_trial in the worker {first['seconds']:.1f} s and "
-        f"{second['seconds']:.1f} s; in-process {r['inprocess_s']:.1f} s"
+        f"\nRay Tune (study smoke, the same trial {len(r['trials'])} times, one at a time, "
+        f"{r['workers']} worker process(es)): ray.init {r['ray_init_s']:.1f} s; run_trial in the "
+        f"worker {secs} s; peak RSS {rss} MiB"
     )
     print(
-        f"  first trial: {r['first_trial_startup_s']:.1f} s of Ray start before it "
-        f"(finished at {r['first_trial_over_inprocess']:.2f}x in-process); later trials: "
-        f"{r['reused_between_trials_s']:.1f} s between trials + {r['worker_slowdown_s']:.1f} s "
-        f"slower loop = {r['overhead_pct']:.1f}% per trial; (wall - init) / 2 / in-process "
-        f"{r['wall_per_trial_over_inprocess']:.2f}"
+        f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "
+        f"Tune, worker start, imports); per reused trial: {r['reused_trial_wall_s']:.1f} s wall "
+        f"against {r['warm_inprocess_s']:.1f} s in one plain process = "
+        f"{r['overhead_pct']:+.1f}% ({r['reused_between_trials_s']:.1f} s between trials, "
+        f"worker loop {r['worker_loop_over_inprocess']:.2f}x)"
     )
 
 

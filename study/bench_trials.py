@@ -18,6 +18,7 @@ from study.config import TrialConfig
 
 SCORES = ("sst", "para", "sts", "overall")
 AGREE = 0.01  # fp32 and bf16 dev metrics must agree within this
+PAIR = ("fp32", "bf16")
 _CHILD = "import study.bench_trials as b; b.child_main()"
 _RAY_CHILD = "import study.bench_trials as b; b.ray_child_main()"
 
@@ -30,8 +31,9 @@ def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - S
     from study.runner import make_plan
 
     spec = load_study("smoke")
-    if samples > 1:  # every trial runs to the end, so the gap between them is Ray's alone
-        spec = dataclasses.replace(spec, scheduler=None)
+    if samples > 1:  # the first point N times, each to the end: the same work as in-process
+        first = spec.points_to_evaluate[0]
+        spec = dataclasses.replace(spec, scheduler=None, points_to_evaluate=(first,) * samples)
     argv = ["run", "smoke", "--scale", scale, "--samples", str(samples), "--out", str(out_dir)]
     # a free dashboard port: other Ray instances on this machine keep theirs
     args = build_parser().parse_args([*argv, "--dashboard-port", str(_free_port())])
@@ -58,10 +60,12 @@ def quick_config() -> TrialConfig:
     )
 
 
-def child_trial(config: TrialConfig) -> dict[str, Any]:
-    """run_trial(config, run_dir=tmp) in a fresh Python process; its metrics, imports and RSS."""
+def child_trial(config: TrialConfig, repeats: int = 1) -> dict[str, Any]:
+    """run_trial(config, run_dir=tmp) in a fresh Python process; its metrics, imports and RSS.
+    With repeats > 1 the same process runs it again, as a reused Ray worker would: every run's
+    seconds, peak RSS and overall are in `repeats`."""
     with tempfile.TemporaryDirectory(prefix="peft-bench-") as tmp:
-        job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run")}
+        job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run"), "repeats": repeats}
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD],
@@ -87,14 +91,17 @@ def child_main() -> None:
     from study.trial import run_trial
 
     imports = time.perf_counter() - t0
-    metrics = run_trial(TrialConfig.from_dict(job["config"]), run_dir=job["run_dir"])
+    config = TrialConfig.from_dict(job["config"])
+    runs = [run_trial(config, run_dir=job["run_dir"]) for _ in range(job.get("repeats", 1))]
     keep = (*SCORES, "seconds", "time_split", "peak_rss_mb", "precision", "train_examples")
-    print(json.dumps({**{k: metrics[k] for k in keep}, "import_s": imports}))
+    again = [{k: m[k] for k in ("seconds", "peak_rss_mb", "overall")} for m in runs]
+    print(json.dumps({**{k: runs[0][k] for k in keep}, "import_s": imports, "repeats": again}))
 
 
-def precision_pair(config: TrialConfig) -> dict[str, Any]:
-    """The same trial and seed in fp32 and in bf16; their dev metrics and the largest gap."""
-    runs = {p: child_trial(config.replace(precision=p)) for p in ("fp32", "bf16")}
+def precision_pair(config: TrialConfig, repeat: str = "") -> dict[str, Any]:
+    """The same trial and seed in fp32 and in bf16; their dev metrics and the largest gap.
+    The `repeat` precision runs twice in its process (the second: a reused worker's trial)."""
+    runs = {p: child_trial(config.replace(precision=p), 2 if p == repeat else 1) for p in PAIR}
     diffs = {k: abs(runs["fp32"][k] - runs["bf16"][k]) for k in SCORES}
     return {
         "config": config.to_dict(),
@@ -119,16 +126,17 @@ def time_split_shares(trial: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ray_trials(out_dir: Path, scale: str, inprocess_s: float) -> dict[str, Any]:
-    """Two trials of study smoke (one at a time) through study.tune.execute, in a fresh driver
-    process as `python -m study run` would be; ray.init is timed on its own first.
+def ray_trials(out_dir: Path, scale: str, warm_s: float, samples: int = 3) -> dict[str, Any]:
+    """`samples` runs of the same trial (study smoke's first point, one at a time) through
+    study.tune.execute in a fresh driver process, as `python -m study run` would; ray.init is
+    timed on its own first.
 
-    The first trial pays Ray's start (ray.init inside execute, Tune's setup, a worker); the
-    second shows the cost per trial of a running study. Its overhead = the time between the
-    two trials' rows beyond the second trial's own run_trial seconds, plus how much slower the
-    first trial's run_trial ran in its worker than the same config in-process.
+    The first trial pays the study's start (ray.init inside execute, Tune's setup, the worker's
+    start and imports). The others run in that worker, reused: their overhead is the wall time
+    from one trial's row to the next beyond `warm_s`, the seconds of the same trial run a second
+    time in one plain process (child_trial with repeats=2).
     """
-    job = {"out_dir": str(out_dir), "scale": scale, "samples": 2}
+    job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
     proc = subprocess.run(
         [sys.executable, "-c", _RAY_CHILD],
         input=json.dumps(job),
@@ -148,23 +156,21 @@ def ray_trials(out_dir: Path, scale: str, inprocess_s: float) -> dict[str, Any]:
         raise RuntimeError(f"Ray benchmark failed: {tail}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     trials = r["trials"]
-    if len(trials) < 2 or any(t["status"] != "completed" for t in trials):
-        raise RuntimeError(f"Ray benchmark: expected 2 completed trials, got {trials}")
-    first, second = trials
-    startup = first["finished_s"] - first["seconds"]  # from execute() to trial 1's start
-    between = second["finished_s"] - first["finished_s"] - second["seconds"]
-    slowdown = first["seconds"] - inprocess_s
-    per_trial = between + slowdown
+    if len(trials) < samples or any(t["status"] != "completed" for t in trials):
+        raise RuntimeError(f"Ray benchmark: expected {samples} completed trials, got {trials}")
+    ends = [t["finished_s"] for t in trials]
+    gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]  # row to row: one reused trial
+    steady = sum(gaps) / len(gaps)
+    inside = sum(t["seconds"] for t in trials[1:]) / len(gaps)
     return {
         **r,
-        "inprocess_s": inprocess_s,
-        "first_trial_startup_s": startup,
-        "reused_between_trials_s": between,
-        "worker_slowdown_s": slowdown,
-        "worker_loop_over_inprocess": first["seconds"] / inprocess_s,
-        "wall_per_trial_over_inprocess": (r["wall_s"] - r["ray_init_s"]) / 2 / inprocess_s,
-        "first_trial_over_inprocess": first["finished_s"] / inprocess_s,
-        "overhead_pct": 100.0 * per_trial / inprocess_s,
+        "warm_inprocess_s": warm_s,
+        "workers": len({t["worker_pid"] for t in trials}),
+        "first_trial_startup_s": trials[0]["finished_s"] - trials[0]["seconds"],
+        "reused_trial_wall_s": steady,
+        "reused_between_trials_s": steady - inside,
+        "worker_loop_over_inprocess": inside / warm_s,
+        "overhead_pct": 100.0 * (steady / warm_s - 1.0),
     }
 
 
@@ -194,7 +200,7 @@ def ray_child_main() -> None:
         while not done.is_set():
             for row in read_rows(plan.study_dir):
                 landed.setdefault(row["trial_id"], time.perf_counter() - t0)
-            done.wait(0.1)
+            done.wait(0.2)
 
     watcher = threading.Thread(target=watch, daemon=True)
     t0 = time.perf_counter()
@@ -211,6 +217,8 @@ def ray_child_main() -> None:
             "seconds": row.get("seconds"),
             "finished_s": landed.get(row["trial_id"], wall),
             "time_split": row.get("time_split"),
+            "worker_pid": row.get("worker_pid"),
+            "peak_rss_mb": row.get("peak_rss_mb"),
         }
         for row in read_rows(plan.study_dir)
     ]

@@ -88,6 +88,10 @@ class TrialConfig:
     """Passes over each task's training subsample; metrics are reported after each."""
     max_len: int = 128
     """Token limit per sequence (a joint pair counts as one sequence)."""
+    max_batch_tokens: int = 2048
+    """Largest forward/backward pass, in padded tokens: a longer training batch runs in parts
+    whose gradients add up to the batch's (the same update; a lower memory peak, which keeps a
+    CPU trial under 2 GB). 0 never splits (the paper scale, for GPUs)."""
     train_per_task: int = 800
     """Training examples per task, a seeded subsample; 0 means all."""
     dev_per_task: int = 600
@@ -148,6 +152,7 @@ class TrialConfig:
         _check_int("batch_size", self.batch_size, 1)
         _check_int("epochs", self.epochs, 1)
         _check_int("max_len", self.max_len, 8)
+        _check_int("max_batch_tokens", self.max_batch_tokens, 0)
         _check_int("train_per_task", self.train_per_task, 0)
         _check_int("dev_per_task", self.dev_per_task, 0)
         _check_int("data_seed", self.data_seed, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import sys
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -47,9 +48,21 @@ def release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
+def start_trial_memory() -> None:
+    """Free what an earlier trial in this process left, then restart the peak-RSS count, so
+    that a reused worker reports each trial's own peak (Linux: clear_refs 5 resets VmHWM)."""
+    gc.collect()
+    release_free_memory()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB: VmHWM of /proc/self/status, which
-    starts afresh at exec (ru_maxrss would carry the RSS of the parent that forked us)."""
+    """Peak resident memory of this process since start_trial_memory (else since exec), in MiB:
+    VmHWM of /proc/self/status (ru_maxrss would carry the RSS of the parent that forked us)."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:

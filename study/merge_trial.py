@@ -48,7 +48,7 @@ from study.dataset import task_data
 from study.errors import ConfigError, UserError
 from study.evaluate import evaluate
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
-from study.memory import peak_rss_mb
+from study.memory import peak_rss_mb, start_trial_memory
 from study.merge_stage1 import (
     adapter_path,
     first_difference,
@@ -148,6 +148,7 @@ def run_merge_trial(
     run_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Merge, evaluate on dev, report once (final=True), return run_trial's metric keys."""
+    start_trial_memory()
     t_start = time.perf_counter()
     method, lambdas, density = merge_params(params)
     set_threads(base.threads)

@@ -47,8 +47,9 @@ class StudyPlan:
     storage: str
     """Ray's experiment storage: a local folder or a pyarrow-filesystem URI (s3://, gs://, ...)."""
     seed: int = 0
-    reuse_workers: bool = False
-    """Run trials one after another in the same worker process (Tune's reuse_actors)."""
+    reuse_workers: bool = True
+    """Run trials one after another in the same worker process (Tune's reuse_actors): imports,
+    weights and token caches load once per worker. False: a fresh, trial-named process each."""
 
 
 def run_study(args: argparse.Namespace) -> int:
@@ -142,7 +143,7 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
         args.dashboard_port,
         exists,
         storage,
-        reuse_workers=bool(getattr(args, "reuse_workers", False)),
+        reuse_workers=not getattr(args, "fresh_workers", False),
     )
 
 

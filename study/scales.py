@@ -22,7 +22,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "max_len": 64,
     },
     "cpu": {"train_per_task": 800, "dev_per_task": 600, "epochs": 2},
-    "paper": {"train_per_task": 0, "dev_per_task": 0, "epochs": 10},
+    "paper": {"train_per_task": 0, "dev_per_task": 0, "epochs": 10, "max_batch_tokens": 0},
 }
 
 

@@ -17,19 +17,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.adapters import trained_layer_names
+from model.adapters import share_frozen_weights, trained_layer_names
 from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.heads import task_loss
 from model.multitask import MultiTaskBert, build_model, parameter_counts
-from study.batching import Encoded, collate, training_batches
+from study.batching import Encoded, collate, micro_batches, training_batches
 from study.config import TrialConfig
 from study.dataset import task_data
 from study.errors import NonFiniteLossError
 from study.evaluate import evaluate
 from study.fast_dropout import use_fast_dropout
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
-from study.memory import limit_heap_growth, peak_rss_mb, release_free_memory
+from study.memory import (
+    limit_heap_growth,
+    peak_rss_mb,
+    release_free_memory,
+    start_trial_memory,
+)
 
 Report = Callable[[dict[str, Any]], None]
 EVAL_BATCH = 64
@@ -59,6 +64,7 @@ def build_trial_model(
     """The model a trial trains, on `device`. On CPU its dropouts draw masks from
     study/fast_dropout.py (4-7x cheaper than torch's; `study bench` compares both)."""
     model = build_model(config, load_encoder(config.model_path)).to(device)
+    share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)
     return model
@@ -77,6 +83,7 @@ def run_trial(
 
     Deterministic on CPU for a given config (seed, data_seed) and thread count.
     """
+    start_trial_memory()  # a reused worker: each trial's own peak RSS
     t_start = time.perf_counter()
     set_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -187,23 +194,27 @@ def _train_task(
     batches = training_batches(data.lengths(), config.batch_size, rng)
     bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
     for step, index in enumerate(bar, start=1):
-        t0 = time.perf_counter()
-        batch = collate(data, index)
-        if not on_cpu:
-            batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-        t1 = time.perf_counter()
-        with autocast(precision, device):
-            loss = task_loss(task, model(task, batch), batch["labels"])
-        loss = _inject(config.inject_fault, loss)
-        if on_cpu and not torch.isfinite(loss):
-            raise _non_finite(loss.item(), task, epoch, step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = torch.zeros((), device=device)
+        for part in micro_batches(data, index, config.max_batch_tokens):
+            t0 = time.perf_counter()
+            batch = collate(data, part)
+            if not on_cpu:
+                batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+            t1 = time.perf_counter()
+            with autocast(precision, device):
+                part_loss = task_loss(task, model(task, batch), batch["labels"])
+            part_loss = _inject(config.inject_fault, part_loss) * (len(part) / len(index))
+            if on_cpu and not torch.isfinite(part_loss):
+                raise _non_finite(part_loss.item(), task, epoch, step)
+            part_loss.backward()
+            loss += part_loss.detach()
+            timing["data"] += t1 - t0
+            timing["train"] += time.perf_counter() - t1
+        t1 = time.perf_counter()
         optimizer.step()
-        losses.append(loss.item() if on_cpu else loss.detach())
-        t2 = time.perf_counter()
-        timing["data"] += t1 - t0
-        timing["train"] += t2 - t1
+        losses.append(loss.item() if on_cpu else loss)
+        timing["train"] += time.perf_counter() - t1
         if progress:
             recent = [float(v) for v in losses[-20:]]
             bar.set_postfix(loss=f"{np.mean(recent):.3f}")

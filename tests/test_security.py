@@ -231,19 +231,27 @@ def test_dashboard_answers_with_the_token(live_study):
 
 
 @pytest.mark.slow
-def test_dashboard_names_the_trial_actor(live_study):
-    """The Actors page's Repr column: 'smoke trial smoke_<trial id>' (study/tune.py PeftTrial)."""
+def test_dashboard_names_the_worker_and_its_log_names_the_trial(live_study):
+    """Actors page: Repr 'smoke trial worker' (study/tune.py PeftTrial); the actor's log (its
+    Logs tab, through the same token-guarded API) says which trial it runs."""
     names: list[str] = []
+    text = ""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and live_study.proc.poll() is None:
         status, body = get(live_study.url() + "/api/v0/actors?detail=1&limit=100", auth_token())
         if status == 200:
             actors = json.loads(body)["data"]["result"]["result"]
             names = [a.get("repr_name") or "" for a in actors]
-            if any(re.fullmatch(r"smoke trial smoke_\w+", n) for n in names):
-                return
+            for actor in actors:
+                if actor.get("repr_name") != "smoke trial worker":
+                    continue
+                path = f"/api/v0/logs/file?actor_id={actor['actor_id']}&suffix=out&lines=200"
+                status, body = get(live_study.url() + path, auth_token())
+                text = body if status == 200 else text
+                if re.search(r"trial smoke_\w+ started: \{", text):
+                    return
         time.sleep(1)
-    pytest.fail(f"no actor named 'smoke trial smoke_<id>' among {names}")
+    pytest.fail(f"no actor 'smoke trial worker' whose log names its trial: {names}, {text[-500:]}")
 
 
 @pytest.mark.slow

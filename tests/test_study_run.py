@@ -173,20 +173,22 @@ def test_smoke_study_records_every_trial(tmp_path):
         (Path(r["adapter_dir"]) / "checkpoint" / "heads.safetensors").is_file() for r in done
     )
     assert all(300 < r["peak_rss_mb"] < 8000 and r["precision"] in ("fp32", "bf16") for r in done)
-    assert len({r["worker_pid"] for r in rows}) == 3  # a fresh, named worker per trial
+    assert len({r["worker_pid"] for r in rows}) == 1  # one worker serves trial after trial
+    assert json.loads((out / "study.json").read_text())["resources"]["reuse_workers"] is True
     assert (out / "optuna.journal").is_file() and (out / "study.json").is_file()
     assert "best trial" in proc.stdout and "Ray dashboard: http://127.0.0.1:" in proc.stderr
 
 
 @pytest.mark.slow
-def test_reuse_workers_runs_every_trial_in_one_process(tmp_path):
-    out = tmp_path / "reused"
-    proc = run_cli("run", "smoke", "--scale", "smoke", "--out", str(out), "--reuse-workers")
+def test_fresh_workers_give_every_trial_its_own_process(tmp_path):
+    out = tmp_path / "fresh"
+    proc = run_cli("run", "smoke", "--scale", "smoke", "--out", str(out), "--fresh-workers")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_rows(out)
     assert len(rows) == 3 and {r["status"] for r in rows} <= {"completed", "stopped_early"}
-    assert len({r["worker_pid"] for r in rows}) == 1
-    assert json.loads((out / "study.json").read_text())["resources"]["reuse_workers"] is True
+    assert len({r["worker_pid"] for r in rows}) == 3
+    assert json.loads((out / "study.json").read_text())["resources"]["reuse_workers"] is False
+    assert "actors named 'smoke trial smoke_<id>'" in proc.stderr
 
 
 @pytest.mark.slow
