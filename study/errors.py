@@ -19,3 +19,7 @@ class ModelError(UserError):
 
 class NonFiniteLossError(RuntimeError):
     """Training diverged: the loss became NaN or infinite (not a user-input error)."""
+
+
+class TrialStopped(RuntimeError):
+    """run_trial's `stop` event was set (a scheduler stopped the trial): it ended at a step."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from model.multitask import MultiTaskBert, build_model, parameter_counts
 from study.batching import Encoded, collate, micro_batches, training_batches
 from study.config import TrialConfig
 from study.dataset import task_data
-from study.errors import NonFiniteLossError
+from study.errors import NonFiniteLossError, TrialStopped
 from study.evaluate import evaluate
 from study.fast_dropout import use_fast_dropout
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
@@ -75,13 +76,15 @@ def run_trial(
     report: Report | None = None,
     run_dir: str | Path | None = None,
     progress: bool = False,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one config; call report(metrics) after every epoch; return final metrics.
 
     Every report carries epoch, sst, para, sts, overall, the training losses and the parameter
     counts; the last one (final=True) also carries everything the returned dict holds.
 
-    Deterministic on CPU for a given config (seed, data_seed) and thread count.
+    Deterministic on CPU for a given config (seed, data_seed) and thread count. Setting `stop`
+    from another thread ends the trial before its next step (raises TrialStopped).
     """
     start_trial_memory()  # a reused worker: each trial's own peak RSS
     t_start = time.perf_counter()
@@ -125,6 +128,7 @@ def run_trial(
                 precision,
                 progress,
                 timing,
+                stop,
             )
         t0 = time.perf_counter()
         scores = evaluate(model, dev, EVAL_BATCH, autocast(precision, device))
@@ -180,6 +184,7 @@ def _train_task(
     precision: str,
     progress: bool,
     timing: dict[str, float],
+    stop: threading.Event | None = None,
 ) -> float:
     """One pass over one task's batches; returns the mean training loss.
 
@@ -194,6 +199,8 @@ def _train_task(
     batches = training_batches(data.lengths(), config.batch_size, rng)
     bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
     for step, index in enumerate(bar, start=1):
+        if stop is not None and stop.is_set():
+            raise TrialStopped(f"stopped in task {task}, epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=device)
         for part in micro_batches(data, index, config.max_batch_tokens):

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from search_spaces.spec import Choice, LogUniform, Param, Uniform
 from study.records import error_line, progress_line, trial_row
 from study.results import append_row, completed_ids, read_rows
 from study.runner import StudyPlan, apply_params, data_sizes, write_study_meta
+from study.trial_thread import run_on_training_thread, stop_running_trial
 
 EXPERIMENT = "ray"  # Ray's experiment folder inside the study folder
 SCALARS = (
@@ -94,13 +96,16 @@ def peft_trial(
         else:
             _report_flat(metrics, node_id)
 
-    try:
+    def train(put: Any, stop: threading.Event) -> None:  # on the worker's training thread
         if stage1:
             from study.merge_trial import run_merge_trial
 
-            run_merge_trial(params, stage1, config, report, run_dir)
+            run_merge_trial(params, stage1, config, put, run_dir)
         else:
-            run_trial(config, report, run_dir)
+            run_trial(config, put, run_dir, stop=stop)
+
+    try:
+        run_on_training_thread(train, report)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -237,22 +242,46 @@ SHIP_EXCLUDES = [
 ]
 
 
+# A local Ray's daemons share the trial's cores; every wake-up stalls one of its two OpenMP
+# threads at the next barrier. Slower housekeeping for a one-node study (dashboard task and
+# node views refresh every 5-15 s instead of 1-5 s; the OOM monitor looks every second):
+# idle daemons' CPU went 5.1 -> 4.5 s per minute here.
+QUIET_SYSTEM_CONFIG = {
+    "task_events_report_interval_ms": 5000,
+    "metrics_report_interval_ms": 30000,
+    "memory_monitor_refresh_ms": 1000,
+    "raylet_check_gc_period_milliseconds": 1000,
+    "debug_dump_period_milliseconds": 60000,
+}
+QUIET_DASHBOARD_ENV = {
+    "REPORTER_UPDATE_INTERVAL_MS": "15000",
+    "RAY_DASHBOARD_AGENT_CHECK_PARENT_INTERVAL_S": "2",
+}
+
+
 def init_ray(plan: StudyPlan) -> None:
     """Join the cluster at --address, or start a local Ray whose dashboard binds 127.0.0.1."""
     quiet = {"log_to_driver": False, "logging_level": "WARNING", "configure_logging": True}
-    env: dict[str, Any] = {"worker_process_setup_hook": "study.worker_setup.preload"}
+    env: dict[str, Any] = {
+        "worker_process_setup_hook": "study.worker_setup.preload",
+        # a reused worker waits this long for a stopped trial to end (Tune's default: 2 s)
+        "env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"},
+    }
     if plan.address:
         # Other nodes get this project's code and data/ as a packaged working_dir.
         env.update(working_dir=str(PROJECT), excludes=SHIP_EXCLUDES)
         ray.init(address=plan.address, runtime_env=env, **quiet)
         print(f"joined Ray cluster at {plan.address}", file=sys.stderr)
         return
+    for name, value in QUIET_DASHBOARD_ENV.items():  # read by the daemons ray.init starts
+        os.environ.setdefault(name, value)
     ctx = ray.init(
         address="local",  # a new local cluster, never one that a `ray start` left on this machine
         include_dashboard=True,
         dashboard_host=plan.dashboard_host,
         dashboard_port=plan.dashboard_port,
         runtime_env=env,
+        _system_config=QUIET_SYSTEM_CONFIG,
         **quiet,
     )
     token = "~/.ray/auth_token" if os.environ.get("RAY_AUTH_MODE", "token") != "disabled" else None
@@ -294,6 +323,16 @@ def _trainable(plan: StudyPlan, stage1: dict[str, Any] | None = None) -> Any:
     class PeftTrial(wrap_function(fn)):
         def __repr__(self) -> str:  # the dashboard's actor "Repr" column, set once per actor
             return f"{study} trial worker" if reused else f"{study} trial {self.trial_name}"
+
+        # Tune stops a trial (ASHA, the end of the study) through these, in the actor's main
+        # thread; without this, a stopped trial went on training until its next report.
+        def reset_config(self, new_config: dict) -> bool:
+            stop_running_trial()
+            return super().reset_config(new_config)
+
+        def cleanup(self) -> None:
+            stop_running_trial()
+            super().cleanup()
 
     resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
     return tune.with_resources(PeftTrial, resources)

@@ -1,0 +1,61 @@
+"""One long-lived training thread per process, for trial runners that call from many threads.
+
+Ray Tune runs each trial's function in a new thread. Every thread that runs torch ops gets an
+OpenMP team of its own, and a reused worker's teams added up: with more OpenMP threads than
+cores, libgomp spins only ~100 times before it sleeps between parallel regions, and trials 2
+and later ran ~15% slower. Here the training always runs on the same thread, and the caller's
+thread only forwards its reports (Tune's report must be called from Tune's thread).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+from study.errors import TrialStopped
+
+Train = Callable[[Callable[[dict[str, Any]], None], threading.Event], None]
+"""train(put, stop): runs a trial, calls put(metrics) per report, ends early once stop is set."""
+
+_TRAINER: list[futures.ThreadPoolExecutor] = []  # this process's training thread
+_RUNNING: list[threading.Event] = []  # the stop event of the trial it runs
+
+
+def training_thread() -> futures.ThreadPoolExecutor:
+    if not _TRAINER:
+        _TRAINER.append(futures.ThreadPoolExecutor(1, thread_name_prefix="peft-trial"))
+    return _TRAINER[0]
+
+
+def run_on_training_thread(train: Train, report: Callable[[dict[str, Any]], None]) -> None:
+    """Run train on the training thread; call report(metrics) in this thread for each put.
+
+    Returns when train does, raising its error; a trial ended by stop_running_trial returns
+    quietly. If report raises (Tune stopping the trial), training stops before it propagates.
+    """
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    _RUNNING[:] = [stop]
+    future = training_thread().submit(train, results.put, stop)
+    try:
+        while not (future.done() and results.empty()):
+            try:
+                metrics = results.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            report(metrics)
+        future.result()
+    except TrialStopped:
+        pass
+    finally:
+        stop.set()
+        futures.wait([future])  # the thread is free before the next trial starts
+
+
+def stop_running_trial() -> None:
+    """End the running trial at its next step (from any thread)."""
+    for stop in _RUNNING:
+        stop.set()
