@@ -73,6 +73,21 @@ def share_frozen_weights(encoders: list[nn.Module]) -> int:
     return freed
 
 
+def store_frozen_linears_in(encoder: nn.Module, dtype: torch.dtype) -> int:
+    """Keep every frozen nn.Linear weight of `encoder` (LoRA/DoRA base layers) in `dtype`; the
+    count converted. Under bf16 autocast a frozen fp32 weight is cast again at every call
+    (autocast caches casts of trainable leaves only): ~11% of a LoRA step here. The bf16 copy
+    holds the same values that cast would give, so LoRA outputs do not change; it also halves
+    those weights' memory. Biases, LayerNorm and embeddings stay fp32."""
+    converted = 0
+    for module in encoder.modules():
+        if isinstance(module, nn.Linear) and not module.weight.requires_grad:
+            if module.weight.dtype != dtype:
+                module.weight.data = module.weight.data.to(dtype)
+                converted += 1
+    return converted
+
+
 def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 

@@ -30,7 +30,7 @@ def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> di
 
     config = config.replace(mode="sequential", precision=precision, **LORA)
     torch.manual_seed(config.seed)
-    model = build_trial_model(config, torch.device("cpu"))
+    model = build_trial_model(config, torch.device("cpu"), precision)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     timing = {"data": 0.0, "train": 0.0}

@@ -179,13 +179,13 @@ def method_steps(
             plan.append((f"{name}_fixed_128", extra_precision, True, wide))
         if extra_precision and name in ("full", "lora_qkv_r16"):
             plan.append((f"{name}_torch_dropout", extra_precision, False, batches))
-        models: dict[bool, tuple] = {}  # one model per dropout kind, shared across precisions
+        models: dict[tuple[bool, str], tuple] = {}  # one model per dropout kind and precision
         for variant, precision, fast, inputs in plan:
-            if fast not in models:
+            if (fast, precision) not in models:
                 torch.manual_seed(0)
-                model = build_trial_model(config, cpu, fast_dropout=fast)
-                models[fast] = (model, make_optimizer(model, config))
-            variants.append(_Variant(variant, precision, *models[fast], config, inputs))
+                model = build_trial_model(config, cpu, precision, fast_dropout=fast)
+                models[fast, precision] = (model, make_optimizer(model, config))
+            variants.append(_Variant(variant, precision, *models[fast, precision], config, inputs))
 
     for i in range(warmup + len(batches)):
         for v in variants:

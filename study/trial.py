@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.adapters import share_frozen_weights, trained_layer_names
+from model.adapters import share_frozen_weights, store_frozen_linears_in, trained_layer_names
+from model.autocast_inputs import cast_block_inputs_once
 from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.heads import task_loss
@@ -60,11 +61,16 @@ def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Opt
 
 
 def build_trial_model(
-    config: TrialConfig, device: torch.device, fast_dropout: bool = True
+    config: TrialConfig, device: torch.device, precision: str = "fp32", fast_dropout: bool = True
 ) -> MultiTaskBert:
-    """The model a trial trains, on `device`. On CPU its dropouts draw masks from
+    """The model a trial trains at `precision` (fp32 | bf16), on `device`. In bf16 its frozen
+    linear weights are stored in bf16 (model/adapters.py). On CPU its dropouts draw masks from
     study/fast_dropout.py (4-7x cheaper than torch's; `study bench` compares both)."""
     model = build_model(config, load_encoder(config.model_path)).to(device)
+    if precision == "bf16":
+        for encoder in model.encoders.values():
+            store_frozen_linears_in(encoder, torch.bfloat16)
+        cast_block_inputs_once(model)
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)
@@ -98,7 +104,7 @@ def run_trial(
     train = task_data(config, "train", tokenizer, model_sha)
     dev = task_data(config, "dev", tokenizer, model_sha)
     t_data = time.perf_counter() - t_data
-    model = build_trial_model(config, device)
+    model = build_trial_model(config, device, precision)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     history: list[dict[str, Any]] = []

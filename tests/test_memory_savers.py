@@ -95,3 +95,33 @@ def test_task_encoders_share_one_frozen_base(tiny_bert_config):
 def test_full_fine_tuning_shares_nothing(tiny_bert_config):
     model = _tiny_model(tiny_bert_config, method="full")
     assert share_frozen_weights(list(model.encoders.values())) == 0
+
+
+@pytest.mark.parametrize("method", ["lora", "dora"])
+def test_bf16_trial_model_computes_what_plain_autocast_computes(method, sts_pairs):
+    """build_trial_model(..., "bf16") stores frozen linears in bf16 and casts each block's input
+    once (model/autocast_inputs.py); under autocast the embedded model's outputs stay those of
+    the plain fp32 model under autocast (LoRA: the same values reach every matmul)."""
+    from model.encoder import load_encoder
+    from study.hardware import autocast
+    from study.trial import build_trial_model
+
+    config = TrialConfig(method=method, r=4, head_design=2, mode="sequential")
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    plain = build_model(config, load_encoder()).eval()
+    torch.manual_seed(0)
+    fast = build_trial_model(config, cpu, "bf16", fast_dropout=False).eval()
+    frozen = [m.weight.dtype for m in fast.modules() if isinstance(m, torch.nn.Linear)]
+    assert torch.bfloat16 in frozen and torch.float32 in frozen  # heads stay fp32
+    with torch.no_grad():  # non-zero adapters (lora_B starts at 0), the same in both
+        pairs = zip(plain.named_parameters(), fast.parameters(), strict=True)
+        for (name, a), b in pairs:
+            if "lora_B" in name:
+                a.normal_(0, 0.05)
+                b.copy_(a)
+    batch = collate(sts_pairs, np.arange(8))
+    with autocast("bf16", cpu):
+        want, got = plain("sts", batch).float(), fast("sts", batch).float()
+    tolerance = 0 if method == "lora" else 0.02  # DoRA's weight norm reads the bf16 weight
+    torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
