@@ -139,6 +139,17 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             _say("peak RSS of a full fine-tuning trial (smoke scale, single_task)")
             full = scale_config("smoke").replace(method="full", precision=default_precision)
             result["memory"]["full_smoke_peak_rss_mb"] = child_trial(full)["peak_rss_mb"]
+            _say("peak RSS of the largest adapters (cpu scale, single_task, one epoch)")
+            big = {
+                "lora_all_linear_r64": ("lora", "all_linear", 64),
+                "dora_qkv_r16": ("dora", "qkv", 16),
+            }
+            result["memory"]["largest_peak_rss_mb"] = {
+                name: child_trial(
+                    config.replace(method=m, targets=t, r=r, epochs=1, precision=default_precision)
+                )["peak_rss_mb"]
+                for name, (m, t, r) in big.items()
+            }
             _say("Hugging Face Trainer + peft against our loop (SST, LoRA qkv r=16)")
             from study.bench_peer import peer_table
 
@@ -170,7 +181,10 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "full_over_lora_step": steps["ratios"][p]["full_over_lora"],
         "dora_over_lora_step": steps["ratios"][p]["dora_over_lora"],
         "ray_overhead_pct": ray["overhead_pct"] if ray else None,
-        "peak_rss_mb": max(result["memory"]["peak_rss_mb"].values()),
+        "peak_rss_mb": max(
+            [*result["memory"]["peak_rss_mb"].values()]
+            + [*result["memory"].get("largest_peak_rss_mb", {}).values()]
+        ),
         "fp32_bf16_max_abs_diff": result["precision"]["max_abs_diff"],
     }
     out = {}

@@ -12,9 +12,9 @@ LEGEND = {
     "precision",
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
-    "ray_overhead_pct": "Ray's cost per trial in a running study (gap between trials beyond "
-    "run_trial + slower loop in the worker) / in-process trial",
-    "peak_rss_mb": "peak RSS of one trial process (MiB)",
+    "ray_overhead_pct": "% a reused Ray worker's trial (row to row) takes beyond the same "
+    "trial in one plain process, fastest of each",
+    "peak_rss_mb": "peak RSS of one trial process (MiB), largest of the measured configs",
     "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
 }
 
@@ -140,6 +140,8 @@ def _trials(result: dict[str, Any]) -> None:
         print(
             f"  full fine-tuning trial peak RSS {result['memory']['full_smoke_peak_rss_mb']:.0f} MiB"
         )
+    for name, mb in result["memory"].get("largest_peak_rss_mb", {}).items():
+        print(f"  {name} trial (one epoch) peak RSS {mb:.0f} MiB")
 
 
 def _peer(p: dict[str, Any]) -> None:

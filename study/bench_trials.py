@@ -94,7 +94,7 @@ def child_main() -> None:
     config = TrialConfig.from_dict(job["config"])
     runs = [run_trial(config, run_dir=job["run_dir"]) for _ in range(job.get("repeats", 1))]
     keep = (*SCORES, "seconds", "time_split", "peak_rss_mb", "precision", "train_examples")
-    again = [{k: m[k] for k in ("seconds", "peak_rss_mb", "overall")} for m in runs]
+    again = [{k: m[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "overall")} for m in runs]
     print(json.dumps({**{k: runs[0][k] for k in keep}, "import_s": imports, "repeats": again}))
 
 
@@ -225,6 +225,7 @@ def ray_child_main() -> None:
             "finished_s": landed.get(row["trial_id"], wall),
             "time_split": row.get("time_split"),
             "worker_pid": row.get("worker_pid"),
+            "cpu_seconds": row.get("cpu_seconds"),
             "peak_rss_mb": row.get("peak_rss_mb"),
         }
         for row in read_rows(plan.study_dir)

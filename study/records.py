@@ -47,6 +47,7 @@ def trial_row(
         "time_split": extra.get("time_split"),
         "precision": extra.get("precision"),
         "peak_rss_mb": extra.get("peak_rss_mb"),  # in the final report only
+        "cpu_seconds": extra.get("cpu_seconds"),
         "node_id": result.get("node_id"),
         "worker_pid": result.get("worker_pid"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -93,7 +93,7 @@ def run_trial(
     from another thread ends the trial before its next step (raises TrialStopped).
     """
     start_trial_memory()  # a reused worker: each trial's own peak RSS
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     device = pick_device()
@@ -162,6 +162,7 @@ def run_trial(
         **counts,
         "final": True,
         "seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
         "epochs_run": len(history),
         "history": history,
         "precision": precision,

@@ -145,6 +145,21 @@ def _row(trial_id, status, epochs_run, overall, epochs=4, history=None):
     }
 
 
+@pytest.mark.slow
+def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp_path):
+    """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray)."""
+    from study.bench_trials import ray_trials
+
+    r = ray_trials(tmp_path / "smoke", "smoke", [1.0, 2.0])
+    assert len(r["trials"]) == 3 and {t["status"] for t in r["trials"]} == {"completed"}
+    assert r["workers"] == 1 and len({str(t["params"]) for t in r["trials"]}) == 1
+    gaps = r["reused_trial_wall_s"]
+    assert len(gaps) == 2 and all(g > 0 for g in gaps)
+    assert r["overhead_pct"] == pytest.approx(100 * (min(gaps) / 1.0 - 1))
+    assert r["ray_init_s"] > 0 and r["first_trial_startup_s"] > 0
+    assert all(t["peak_rss_mb"] > 100 for t in r["trials"])
+
+
 def test_asha_savings_counts_epochs_and_checks_the_best():
     best_curve = [{"epoch": e, "overall": 0.5 + 0.05 * e} for e in range(1, 5)]  # 0.55 .. 0.70
     rows = [
