@@ -149,7 +149,7 @@ def run_merge_trial(
 ) -> dict[str, Any]:
     """Merge, evaluate on dev, report once (final=True), return run_trial's metric keys."""
     start_trial_memory()
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     method, lambdas, density = merge_params(params)
     set_threads(base.threads)
     source = stage1_dir(stage1, method)
@@ -179,6 +179,7 @@ def run_merge_trial(
         **_counts(summary, method),
         "final": True,
         "seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start,
         "epochs_run": 1,
         "history": [row],
         "precision": precision,
