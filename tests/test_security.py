@@ -180,14 +180,15 @@ def _wait_for_dashboard(proc: subprocess.Popen, log: Path, port: int) -> str:
 
 @pytest.fixture(scope="module")
 def live_study(tmp_path_factory):
-    """`python -m study run smoke --samples 1` in its own process group, killed at the end."""
+    """`python -m study run smoke --samples 2` in its own process group, killed at the end."""
     root = tmp_path_factory.mktemp("secure")
     out, log, port = root / "study", root / "stderr.log", free_port()
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     for name in ("RAY_AUTH_MODE", "RAY_ADDRESS"):  # Ray's own default: a new local cluster
         env.pop(name, None)
     command = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke"]
-    command += ["--samples", "1", "--out", str(out), "--dashboard-port", str(port)]
+    # two trials keep the reused worker (and the dashboard) up long enough to be looked at
+    command += ["--samples", "2", "--out", str(out), "--dashboard-port", str(port)]
     with open(log, "w") as err:
         proc = subprocess.Popen(
             command,
@@ -250,7 +251,7 @@ def test_dashboard_names_the_worker_and_its_log_names_the_trial(live_study):
                 text = body if status == 200 else text
                 if re.search(r"trial smoke_\w+ started: \{", text):
                     return
-        time.sleep(1)
+        time.sleep(0.3)
     pytest.fail(f"no actor 'smoke trial worker' whose log names its trial: {names}, {text[-500:]}")
 
 
@@ -261,7 +262,8 @@ def test_study_folder_holds_no_token(live_study):
     files = [p for p in live_study.out.rglob("*") if p.is_file()]
     names = {p.name for p in files}
     assert {"trials.jsonl", "study.json"} <= names
-    assert [r["status"] for r in read_rows(live_study.out)] == ["completed"]
+    statuses = [r["status"] for r in read_rows(live_study.out)]
+    assert len(statuses) == 2 and "completed" in statuses, statuses
     for path in files:  # every file: rows, study.json, Ray's state, checkpoints, event logs
         data = path.read_bytes()
         assert token not in data, f"auth token written to {path}"
