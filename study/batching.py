@@ -42,6 +42,10 @@ class Ragged:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def lengths_at(self, index: np.ndarray) -> np.ndarray:
+        """Lengths of the rows at `index` only (no pass over the whole file)."""
+        return self.offsets[index + 1] - self.offsets[index]
+
     def row(self, i: int) -> np.ndarray:
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
@@ -162,14 +166,14 @@ def micro_batches(data: Encoded, index: np.ndarray, max_tokens: int) -> list[np.
     tokens each (both sentences counted), rows sorted by length so each part pads to its own
     longest; [index] when it fits or max_tokens is 0. Gradients of the parts, each weighted by
     its share of the rows, add up to the whole batch's."""
-    a = data.ids.lengths()[index]
-    padded = len(index) * int(a.max())
-    if data.ids_b is not None:
-        padded += len(index) * int(data.ids_b.lengths()[index].max())
+    a = data.ids.lengths_at(index)
+    b = data.ids_b.lengths_at(index) if data.ids_b is not None else None
+    padded = len(index) * (int(a.max()) + (int(b.max()) if b is not None else 0))
     if max_tokens <= 0 or padded <= max_tokens or len(index) == 1:
         return [index]
     parts = min(len(index), -(-padded // max_tokens))
-    return np.array_split(index[np.argsort(data.lengths()[index], kind="stable")], parts)
+    cost = a if b is None else np.maximum(a, b)  # Encoded.lengths, for these rows
+    return np.array_split(index[np.argsort(cost, kind="stable")], parts)
 
 
 def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:

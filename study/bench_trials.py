@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from study.config import TrialConfig
@@ -172,11 +173,9 @@ def ray_trials(
         "workers": len({t["worker_pid"] for t in trials}),
         "first_trial_startup_s": trials[0]["finished_s"] - trials[0]["seconds"],
         "reused_trial_wall_s": gaps,
-        "reused_between_trials_s": sum(g - i for g, i in zip(gaps, inside, strict=True))
-        / len(gaps),
+        "reused_between_trials_s": fmean(g - i for g, i in zip(gaps, inside, strict=True)),
         "worker_loop_over_inprocess": min(inside) / plain,
-        "mean_overhead_pct": 100.0
-        * (sum(gaps) / len(gaps) / (sum(inprocess_s) / len(inprocess_s)) - 1),
+        "mean_overhead_pct": 100.0 * (fmean(gaps) / fmean(inprocess_s) - 1.0),
         "overhead_pct": 100.0 * (fastest / plain - 1.0),
     }
 

@@ -10,6 +10,7 @@ report must be called from Tune's thread). It also lets Tune stop a trial at its
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -21,14 +22,13 @@ from study.errors import TrialStopped
 Train = Callable[[Callable[[dict[str, Any]], None], threading.Event], None]
 """train(put, stop): runs a trial, calls put(metrics) per report, ends early once stop is set."""
 
-_TRAINER: list[futures.ThreadPoolExecutor] = []  # this process's training thread
-_RUNNING: list[threading.Event] = []  # the stop event of the trial it runs
+_RUNNING: list[threading.Event] = []  # the stop event of the trial on the training thread
 
 
+@functools.cache
 def training_thread() -> futures.ThreadPoolExecutor:
-    if not _TRAINER:
-        _TRAINER.append(futures.ThreadPoolExecutor(1, thread_name_prefix="peft-trial"))
-    return _TRAINER[0]
+    """This process's one training thread."""
+    return futures.ThreadPoolExecutor(1, thread_name_prefix="peft-trial")
 
 
 def run_on_training_thread(train: Train, report: Callable[[dict[str, Any]], None]) -> None:
