@@ -44,7 +44,12 @@ def apply_adapter(encoder: nn.Module, config: TrialConfig) -> nn.Module:
 
     with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in v5
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        return get_peft_model(encoder, lora_config(config))
+        model = get_peft_model(encoder, lora_config(config))
+    if config.method == "dora":
+        from model.dora_lean import use_lean_dora
+
+        use_lean_dora(model)  # peft's math, activations kept in bf16 under autocast
+    return model
 
 
 def share_frozen_weights(encoders: list[nn.Module]) -> int:
