@@ -159,7 +159,14 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             from study.bench_trials import ray_trials
 
             runs = [r["seconds"] for r in trial["repeats"]]  # the same trial in one process
-            result["ray"] = _guarded(ray_trials, plan.study_dir, "cpu", runs)
+            ray = _guarded(ray_trials, plan.study_dir, "cpu", runs)
+            if "error" not in ray:
+                _say("the same trial twice more in one plain process, right after the Ray part")
+                from study.bench_trials import ray_overhead
+
+                after = child_trial(config.replace(precision=default_precision), 2)["repeats"]
+                ray = ray_overhead(ray, runs + [r["seconds"] for r in after])
+            result["ray"] = ray
     result["targets"] = targets(result)
     result["meta"]["wall_s"] = time.perf_counter() - t_start
     result["meta"]["load_average_after"] = os.getloadavg()

@@ -174,7 +174,8 @@ def _ray(r: dict[str, Any]) -> None:
     print(
         f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "
         f"Tune, worker start, imports); per reused trial: {walls} s wall against {plain} s in "
-        f"one plain process: fastest vs fastest {r['overhead_pct']:+.1f}%, mean vs mean "
+        f"plain processes (two runs each, before and after the Ray part): fastest vs fastest "
+        f"{r['overhead_pct']:+.1f}%, mean vs mean "
         f"{r['mean_overhead_pct']:+.1f}% ({r['reused_between_trials_s']:.1f} s between trials)"
     )
 

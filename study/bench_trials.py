@@ -163,6 +163,14 @@ def ray_trials(
     trials = r["trials"]
     if len(trials) < samples or any(t["status"] != "completed" for t in trials):
         raise RuntimeError(f"Ray benchmark: expected {samples} completed trials, got {trials}")
+    return ray_overhead(r, inprocess_s)
+
+
+def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
+    """ray_trials' result `r` against the same trial's in-process seconds `inprocess_s`
+    (the bench takes them before and right after the Ray part, so a slow spell of this shared
+    machine does not fall on one side only)."""
+    trials = r["trials"]
     ends = [t["finished_s"] for t in trials]
     gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]  # row to row: one reused trial
     inside = [t["seconds"] for t in trials[1:]]

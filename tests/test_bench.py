@@ -160,6 +160,22 @@ def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp
     assert all(t["peak_rss_mb"] > 100 for t in r["trials"])
 
 
+def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
+    from study.bench_trials import ray_overhead
+
+    trials = [  # the first row also pays the study's start; the others are reused trials
+        {"finished_s": 30.0, "seconds": 20.0, "worker_pid": 7},
+        {"finished_s": 52.0, "seconds": 21.5, "worker_pid": 7},
+        {"finished_s": 75.0, "seconds": 22.0, "worker_pid": 7},
+    ]
+    r = ray_overhead({"trials": trials}, [21.0, 20.0, 23.0, 20.0])
+    assert r["reused_trial_wall_s"] == [22.0, 23.0] and r["workers"] == 1
+    assert r["first_trial_startup_s"] == 10.0
+    assert r["overhead_pct"] == pytest.approx(10.0)  # 22 / 20
+    assert r["mean_overhead_pct"] == pytest.approx(100 * (22.5 / 21.0 - 1))
+    assert r["reused_between_trials_s"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+
+
 def test_asha_savings_counts_epochs_and_checks_the_best():
     best_curve = [{"epoch": e, "overall": 0.5 + 0.05 * e} for e in range(1, 5)]  # 0.55 .. 0.70
     rows = [
