@@ -1,50 +1,48 @@
-"""Cast a BERT block's fp32 activations to the autocast dtype once, not once per consumer.
+"""Keep a bf16 trial's activations in bf16 between the matmuls that autocast runs in bf16.
 
-Under bf16 autocast, LayerNorm returns fp32 (autocast runs it in fp32), and every linear layer
-that reads it casts it to bf16 again: query, key and value, and with LoRA each adapter's
-lora_A as well (peft first casts its input back to the adapter's fp32): six casts of the same
-(B, T, H) tensor per block forward, six more in backward. A pre-hook hands the self-attention
-(and the FFN's first layer) that tensor already in bf16; the values every matmul sees are the
-ones autocast would have made, so outputs do not change. Residual paths keep their fp32 copy.
+Under plain bf16 autocast on CPU, BERT's residual stream stays fp32: the embedding sum is fp32,
+LayerNorm returns its input's dtype, and each residual add promotes the bf16 sublayer output
+back to fp32. So every linear layer that reads the stream casts it to bf16 again (query, key,
+value and, with LoRA, each lora_A; peft even casts the adapters' input back to fp32 first):
+~80 copies of (B, T, H) tensors per step here, forward and backward. Instead, under autocast:
+  * LayerNorm returns the autocast dtype. The embeddings' LayerNorm is computed in fp32 and
+    rounded once, so the stream is bf16 from there on. torch's CPU kernel keeps the mean and
+    variance in fp32 for bf16 input, and gamma/beta stay fp32 parameters.
+  * peft's LoRA/DoRA layers no longer cast their input to the adapter's fp32 (autocast casts
+    the matmul operands anyway).
+That is pure-bf16 activations with fp32 weights for everything that trains: the LoRA step got
+~8% faster; the encoder's states differ from fp32 by ~1.5x what plain autocast's do
+(tests/test_memory_savers.py), and `study bench` checks a trial's dev metrics against fp32.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-CAST_AT = ("BertSelfAttention", "BertIntermediate")  # modules whose input several linears read
+
+class AutocastDtypeLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm that, under autocast, returns the autocast dtype (statistics in fp32)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return super().forward(x)
+        dtype = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):  # autocast would upcast x to fp32
+            out = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return out.to(dtype)  # a no-op for bf16 input; the embeddings' fp32 sum is cast once
 
 
-def _autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
-    device = x.device.type
-    if not torch.is_autocast_enabled(device):
-        return None
-    return torch.get_autocast_dtype(device)
-
-
-def _cast_first_input(
-    module: nn.Module, args: tuple, kwargs: dict[str, Any]
-) -> tuple[tuple, dict[str, Any]] | None:
-    x = args[0] if args else kwargs.get("hidden_states")
-    dtype = _autocast_dtype(x) if isinstance(x, torch.Tensor) else None
-    if dtype is None or x.dtype == dtype or not x.is_floating_point():
-        return None
-    if args:
-        return (x.to(dtype), *args[1:]), kwargs
-    return args, {**kwargs, "hidden_states": x.to(dtype)}
-
-
-def cast_block_inputs_once(model: nn.Module) -> int:
-    """Register the pre-hooks on `model`'s BERT blocks and stop peft from casting a LoRA input
-    back to fp32 (autocast casts it for the matmul anyway); the number of hooks."""
-    hooks = 0
+def keep_activations_in_autocast_dtype(model: nn.Module) -> int:
+    """Swap `model`'s LayerNorms for AutocastDtypeLayerNorm and stop peft from casting LoRA
+    inputs to fp32; the number of LayerNorms swapped. Parameters and state_dict are unchanged."""
+    swapped = 0
     for module in model.modules():
-        if type(module).__name__ in CAST_AT:
-            module.register_forward_pre_hook(_cast_first_input, with_kwargs=True)
-            hooks += 1
+        if type(module) is nn.LayerNorm:
+            module.__class__ = AutocastDtypeLayerNorm
+            swapped += 1
         if hasattr(module, "cast_input_dtype_enabled"):  # peft LoRA/DoRA layers
             module.cast_input_dtype_enabled = False
-    return hooks
+    return swapped

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from model.adapters import share_frozen_weights, store_frozen_linears_in, trained_layer_names
-from model.autocast_inputs import cast_block_inputs_once
+from model.autocast_inputs import keep_activations_in_autocast_dtype
 from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.heads import task_loss
@@ -64,13 +64,14 @@ def build_trial_model(
     config: TrialConfig, device: torch.device, precision: str = "fp32", fast_dropout: bool = True
 ) -> MultiTaskBert:
     """The model a trial trains at `precision` (fp32 | bf16), on `device`. In bf16 its frozen
-    linear weights are stored in bf16 (model/adapters.py). On CPU its dropouts draw masks from
+    linear weights are stored in bf16 (model/adapters.py) and its activations, the residual
+    stream included, stay bf16 (model/autocast_inputs.py). On CPU its dropouts draw masks from
     study/fast_dropout.py (4-7x cheaper than torch's; `study bench` compares both)."""
     model = build_model(config, load_encoder(config.model_path)).to(device)
     if precision == "bf16":
         for encoder in model.encoders.values():
             store_frozen_linears_in(encoder, torch.bfloat16)
-        cast_block_inputs_once(model)
+        keep_activations_in_autocast_dtype(model)
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)

@@ -98,10 +98,11 @@ def test_full_fine_tuning_shares_nothing(tiny_bert_config):
 
 
 @pytest.mark.parametrize("method", ["lora", "dora"])
-def test_bf16_trial_model_computes_what_plain_autocast_computes(method, sts_pairs):
-    """build_trial_model(..., "bf16") stores frozen linears in bf16 and casts each block's input
-    once (model/autocast_inputs.py); under autocast the embedded model's outputs stay those of
-    the plain fp32 model under autocast (LoRA: the same values reach every matmul)."""
+def test_bf16_trial_model_is_as_close_to_fp32_as_plain_autocast(method, sts_pairs):
+    """build_trial_model(..., "bf16") stores frozen linears in bf16 and keeps activations, the
+    residual stream included, in bf16 (model/autocast_inputs.py). Its output under autocast is
+    within twice the error of plain autocast against the fp32 model (measured: 1.4-1.5x, ~1%
+    of the states' mean size); `study bench` checks that dev metrics stay within 0.01."""
     from model.encoder import load_encoder
     from study.hardware import autocast
     from study.trial import build_trial_model
@@ -121,7 +122,20 @@ def test_bf16_trial_model_computes_what_plain_autocast_computes(method, sts_pair
                 a.normal_(0, 0.05)
                 b.copy_(a)
     batch = collate(sts_pairs, np.arange(8))
-    with autocast("bf16", cpu):
-        want, got = plain("sts", batch).float(), fast("sts", batch).float()
-    tolerance = 0 if method == "lora" else 0.02  # DoRA's weight norm reads the bf16 weight
-    torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
+    states = []
+    block = fast.encoder_for("sts").get_base_model().encoder.layer[2]
+    block.register_forward_hook(lambda _m, _a, out: states.append(out[0].dtype))
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def hidden(model: torch.nn.Module) -> torch.Tensor:  # (B, T, H) last hidden states
+        return model.encoder_for("sts")(**inputs).last_hidden_state.float()
+
+    with torch.no_grad():
+        exact = hidden(plain)
+        with autocast("bf16", cpu):
+            want, got = hidden(plain), hidden(fast)
+    assert states == [torch.bfloat16] and not torch.equal(got, want)  # the residual stream
+    mask = batch["attention_mask"].bool()
+    autocast_error = (want - exact).abs()[mask].mean()
+    our_error = (got - exact).abs()[mask].mean()
+    assert our_error <= 2 * autocast_error, (our_error, autocast_error)  # measured: 1.5x
