@@ -149,10 +149,15 @@ def _peer(p: dict[str, Any]) -> None:
         f"\npeer: HF Trainer + peft, SST {p['examples']} examples x {p['epochs']} epochs, "
         f"batch {p['batch_size']}, LoRA qkv r=16 (train samples/s)"
     )
-    for prec, r in p["ours"].items():
-        print(f"  ours {prec:<26}{r['samples_per_s']:>7.1f}")
+
+    def runs(r: dict[str, Any]) -> str:  # the target pair ran twice (ABBA order)
+        both = r.get("runs_samples_per_s")
+        return f"  (mean of {both[0]:.1f}, {both[1]:.1f})" if both else ""
+
+    for prec, r in sorted(p["ours"].items()):
+        print(f"  ours {prec:<26}{r['samples_per_s']:>7.1f}{runs(r)}")
     for name, r in p["trainer"].items():
-        print(f"  Trainer {name:<23}{r['samples_per_s']:>7.1f}")
+        print(f"  Trainer {name:<23}{r['samples_per_s']:>7.1f}{runs(r)}")
     print(
         f"  ours ({p['our_default_precision']}) / Trainer grouped fp32 "
         f"{p['ours_over_trainer_grouped_fp32']:.2f}; same precision "

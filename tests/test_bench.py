@@ -334,3 +334,25 @@ def test_cache_folder_is_the_env_or_home(monkeypatch, tmp_path):
     assert cache_dir() == tmp_path / "tokens"
     monkeypatch.delenv("PEFT_STUDY_CACHE")
     assert str(cache_dir()).endswith(os.path.join(".cache", "peft-study", "tokens"))
+
+
+@pytest.mark.slow
+def test_peer_runs_the_target_pair_twice_in_abba_order():
+    """The peer on 64 real SST rows: ours and the Trainer (grouped, fp32) run twice each and the
+    target ratio is the ratio of their means; the other runs once."""
+    from model.encoder import load_tokenizer
+    from study.bench_peer import peer_table
+    from study.config import TrialConfig
+
+    split = load_split("sst", "train").subset(np.arange(64))
+    data = encode(split, load_tokenizer(), 64, joint=True)
+    p = peer_table(TrialConfig(epochs=1, batch_size=32), data, "bf16")
+    assert set(p["ours"]) == {"fp32", "bf16"} and len(p["trainer"]) == 3
+    ours, grouped = p["ours"]["bf16"], p["trainer"]["group_by_length_fp32"]
+    for side in (ours, grouped):
+        assert len(side["runs_samples_per_s"]) == 2 and min(side["runs_samples_per_s"]) > 0
+        assert side["samples_per_s"] == pytest.approx(np.mean(side["runs_samples_per_s"]))
+    assert "runs_samples_per_s" not in p["trainer"]["random_fp32"]
+    assert p["ours_over_trainer_grouped_fp32"] == pytest.approx(
+        ours["samples_per_s"] / grouped["samples_per_s"]
+    )
