@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from model.autocast_inputs import keep_activations_in_autocast_dtype
 from model.checkpoint import library_versions
 from model.encoder import load_tokenizer, weights_sha256
 from model.merge import check_density, check_lambdas, check_method, method_weights
@@ -166,6 +167,8 @@ def run_merge_trial(
     device = pick_device()
     precision = resolve_precision(config.precision, device)
     model = model.to(device)
+    if precision == "bf16":  # evaluate as trials do: a bf16 residual stream
+        keep_activations_in_autocast_dtype(model)
     t_built = time.perf_counter()
     model_sha = weights_sha256(config.model_path)
     dev = task_data(config, "dev", load_tokenizer(config.model_path), model_sha)

@@ -121,6 +121,10 @@ def predict_trial(
     precision = recorded_precision or resolve_precision(config.precision, device)
     ac = autocast(precision, device)
     model.to(device)
+    if precision == "bf16":  # the numerics of the trial's own evaluation (bf16 residual stream)
+        from model.autocast_inputs import keep_activations_in_autocast_dtype
+
+        keep_activations_in_autocast_dtype(model)
     tokenizer = load_tokenizer(config.model_path)
     model_sha = weights_sha256(config.model_path)
     chosen = "" if row is None else f" (best trial {row.get('trial_id')} of its study)"
