@@ -24,7 +24,7 @@ from torch import nn
 class LeanDoraLinearLayer(DoraLinearLayer):
     """DoraLinearLayer whose forward keeps (B, T, d_out) tensors in the activation dtype."""
 
-    def forward(  # noqa: PLR0913 - peft's signature
+    def forward(  # peft's signature
         self,
         x: torch.Tensor,
         *,
