@@ -135,10 +135,8 @@ def peer_table(config: TrialConfig, data: Encoded, our_precision: str) -> dict[s
     the order ours, Trainer, ..., Trainer, ours, and each side is the mean of its two runs: a
     drift of this shared machine's speed during the ~2 minutes falls on both sides alike."""
     target = ("group_by_length", "fp32")
-    first = (
-        ours_samples_per_s(config, data, our_precision),
-        trainer_samples_per_s(config, data, *target),
-    )
+    ours_first = ours_samples_per_s(config, data, our_precision)
+    grouped_first = trainer_samples_per_s(config, data, *target)
     other = "fp32" if our_precision == "bf16" else "bf16"
     ours = {other: ours_samples_per_s(config, data, other)}
     trainer = {
@@ -146,8 +144,10 @@ def peer_table(config: TrialConfig, data: Encoded, our_precision: str) -> dict[s
         for strategy, p in TRAINER_RUNS
         if (strategy, p) != target
     }
-    trainer["_".join(target)] = _mean_of(first[1], trainer_samples_per_s(config, data, *target))
-    ours[our_precision] = _mean_of(first[0], ours_samples_per_s(config, data, our_precision))
+    trainer["_".join(target)] = _mean_of(
+        grouped_first, trainer_samples_per_s(config, data, *target)
+    )
+    ours[our_precision] = _mean_of(ours_first, ours_samples_per_s(config, data, our_precision))
     default = ours[our_precision]["samples_per_s"]
     return {
         "examples": len(data),
