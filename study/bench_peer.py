@@ -72,7 +72,9 @@ def trainer_samples_per_s(
     tokenizer = load_tokenizer(config.model_path)
     torch.manual_seed(config.seed)
     model = BertForSequenceClassification.from_pretrained(
-        str(resolve_model_path(config.model_path)), num_labels=5, local_files_only=True,
+        str(resolve_model_path(config.model_path)),
+        num_labels=5,
+        local_files_only=True,
         dtype=torch.float32,  # as ours: fp32 weights whatever the file holds
     )
     model = get_peft_model(
