@@ -36,7 +36,10 @@ class MultiTaskBert(nn.Module):
         self, encoder: nn.Module, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
     ) -> torch.Tensor:
         """B(x): (B, T) token ids -> (B, F), the [CLS] state or the masked mean."""
-        states = encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        attend = key_padding_mask_4d(mask) if ids.is_cuda else mask
+        states = encoder(
+            input_ids=ids, attention_mask=attend, token_type_ids=types
+        ).last_hidden_state
         if self.pooling == "cls":
             return states[:, 0]
         m = mask.unsqueeze(-1).to(states.dtype)
@@ -56,6 +59,14 @@ class MultiTaskBert(nn.Module):
                 encoder, batch["input_ids_b"], batch["attention_mask_b"], batch["token_type_ids_b"]
             )
         return self.heads[task](u, v)
+
+
+def key_padding_mask_4d(mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) 0/1 -> (B, 1, 1, T) bool, True = attend: the mask transformers would build for SDPA.
+
+    Given a 2D mask, transformers checks mask.all() on every forward to drop an all-ones mask, a
+    device-to-host sync per step on CUDA; a 4D mask is used as it is."""
+    return mask[:, None, None, :].bool()
 
 
 def build_model(config: TrialConfig, base_encoder: nn.Module) -> MultiTaskBert:

@@ -84,12 +84,16 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     result: dict[str, Any] = {"meta": {**_meta(quick), "complete": False}}
     skipped = ["ray", "peer"] if quick else []
     result["meta"]["skipped"] = skipped
-    default_precision = resolve_precision("auto", pick_device())
+    device = pick_device()
+    default_precision = resolve_precision("auto", device)
     result["meta"]["default_precision"] = default_precision
     result["meta"]["cpu_fast_bf16"] = cpu_has_fast_bf16()
+    result["meta"]["device"] = device.type
+    if device.type == "cuda":
+        result["meta"]["gpu"] = torch.cuda.get_device_name(device)
 
-    _say("GEMM peak")
-    result["gemm"] = gemm_peak(quick)
+    _say(f"GEMM peak ({device.type})")
+    result["gemm"] = gemm_peak(quick, device)
     base = scale_config("cpu")
     tokenizer = load_tokenizer(base.model_path)
     train = task_data(base, "train", tokenizer, weights_sha256(base.model_path))
@@ -100,9 +104,13 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     _say("step times: full, LoRA, DoRA in fp32 and bf16")
     count, warmup = (3, 1) if quick else (12, 2)
     batches = bench_batches(train["sst"], base.batch_size, count)
-    steps = method_steps(base, batches, result["gemm"], warmup, default_precision)
+    steps = method_steps(base, batches, result["gemm"], warmup, default_precision, device)
     fixed = steps.pop("lora_qkv_r16_fixed_128")[default_precision]
-    slow = {m: steps.pop(f"{m}_torch_dropout")[default_precision] for m in ("full", "lora_qkv_r16")}
+    slow = {  # absent on CUDA: the fast dropout is CPU-only
+        m: steps.pop(f"{m}_torch_dropout")[default_precision]
+        for m in ("full", "lora_qkv_r16")
+        if f"{m}_torch_dropout" in steps
+    }
     result["steps"] = {
         "task": "sst",
         "batches": len(batches),
@@ -113,12 +121,13 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
         "methods": steps,
         "ratios": step_ratios(steps),
         "lora_fixed_128": {"precision": default_precision, **fixed},
-        "torch_dropout": {
+    }
+    if slow:
+        result["steps"]["torch_dropout"] = {
             "precision": default_precision,
             "methods": slow,
             "full_over_lora": slow["full"]["step_s"] / slow["lora_qkv_r16"]["step_s"],
-        },
-    }
+        }
     save(result)
 
     with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:

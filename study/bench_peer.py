@@ -26,11 +26,13 @@ TRAINER_RUNS = (("random", "fp32"), ("group_by_length", "fp32"), ("group_by_leng
 
 def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> dict[str, float]:
     """Our loop (one encoder + SST head, LoRA qkv r=16) over `data` for config.epochs."""
+    from study.hardware import pick_device
     from study.trial import _train_task, build_trial_model, make_optimizer
 
     config = config.replace(mode="sequential", precision=precision, **LORA)
     torch.manual_seed(config.seed)
-    model = build_trial_model(config, torch.device("cpu"), precision)
+    device = pick_device()
+    model = build_trial_model(config, device, precision)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     timing = {"data": 0.0, "train": 0.0}
@@ -43,7 +45,7 @@ def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> di
             config,
             epoch,
             rng,
-            torch.device("cpu"),
+            device,
             precision,
             False,
             timing,
@@ -104,7 +106,7 @@ def trainer_samples_per_s(
             weight_decay=config.weight_decay,
             train_sampling_strategy=strategy,
             bf16=precision == "bf16",
-            use_cpu=True,
+            use_cpu=not torch.cuda.is_available(),  # the device ours uses
             seed=config.seed,
             report_to="none",
             save_strategy="no",

@@ -24,7 +24,10 @@ def print_report(result: dict[str, Any]) -> None:
         _asha(result["asha"])
         return
     m = result["meta"]
-    print(f"peft-study bench  {m['date']}  {m['cpu']} ({m['cores']} cores)  torch {m['torch']}")
+    gpu = f"  GPU {m['gpu']}" if m.get("gpu") else ""
+    print(
+        f"peft-study bench  {m['date']}  {m['cpu']} ({m['cores']} cores){gpu}  torch {m['torch']}"
+    )
     print(
         f"load average before {_load(m['load_average_before'])}, after "
         f"{_load(m['load_average_after'])}; default precision {m['default_precision']}"
@@ -47,6 +50,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(
         "\ntargets"
         + (" (--quick: few steps and a small trial, indicative only)" if m["quick"] else "")
+        + (" (set for 2 CPU cores; on a GPU they are readings, not goals)" if gpu else "")
     )
     for name, t in result["targets"].items():
         met = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
@@ -88,15 +92,16 @@ def _steps(s: dict[str, Any]) -> None:
         f"  LoRA qkv r16 ({f['precision']}) on the same batches padded to 128 tokens: "
         f"{1e3 * f['step_s']:.1f} ms = {f['over_dynamic']:.2f}x the dynamic padding"
     )
-    td = s["torch_dropout"]
-    rows = ", ".join(
-        f"{m} {1e3 * r['step_s']:.1f} ms (fast dropout is {r['fast_dropout_speedup']:.2f}x faster)"
-        for m, r in td["methods"].items()
-    )
-    print(
-        f"  with torch's own dropout ({td['precision']}) instead of the fast one: {rows}; "
-        f"full/LoRA {td['full_over_lora']:.2f}"
-    )
+    td = s.get("torch_dropout")  # CPU runs only
+    if td:
+        rows = ", ".join(
+            f"{m} {1e3 * r['step_s']:.1f} ms (fast dropout is {r['fast_dropout_speedup']:.2f}x faster)"
+            for m, r in td["methods"].items()
+        )
+        print(
+            f"  with torch's own dropout ({td['precision']}) instead of the fast one: {rows}; "
+            f"full/LoRA {td['full_over_lora']:.2f}"
+        )
 
 
 def _padding(p: dict[str, Any]) -> None:

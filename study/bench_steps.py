@@ -34,30 +34,52 @@ METHODS = (
     ("dora_qkv_r16", {"method": "dora", "targets": "qkv", "r": 16}),
 )
 PRECISIONS = ("fp32", "bf16")
+CPU = torch.device("cpu")
 
 
-def gemm_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 1.0) -> float:
-    """Best GFLOP/s of torch.mm (m, k) @ (k, n) over repeated timed runs lasting ~`seconds`."""
-    a = torch.randn(m, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
-    torch.mm(a, b)  # warm-up (oneDNN picks its kernel)
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously; a host clock needs this)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_gflops(
+    dtype: torch.dtype,
+    m: int,
+    k: int,
+    n: int,
+    seconds: float = 1.0,
+    device: torch.device = CPU,
+) -> float:
+    """Best GFLOP/s of torch.mm (m, k) @ (k, n) over repeated timed runs lasting ~`seconds`.
+
+    On CUDA a sample is 20 products between two synchronizations (one product of the small
+    shape takes microseconds, about a launch)."""
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
+    reps = 20 if device.type == "cuda" else 1
+    for _ in range(reps):
+        torch.mm(a, b)  # warm-up (oneDNN / cuBLAS pick their kernel)
+    sync(device)
     best, deadline = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
+        for _ in range(reps):
+            torch.mm(a, b)
+        sync(device)
+        best = min(best, (time.perf_counter() - t0) / reps)
     return 2.0 * m * k * n / best / 1e9
 
 
-def gemm_peak(quick: bool) -> dict[str, Any]:
+def gemm_peak(quick: bool, device: torch.device = CPU) -> dict[str, Any]:
     """Large square GEMM peak per precision, and the peak at the encoder's typical shape."""
-    size = 1024 if quick else 2048
+    size = (4096 if quick else 8192) if device.type == "cuda" else (1024 if quick else 2048)
     seconds = 0.5 if quick else 2.0
-    out: dict[str, Any] = {"size": size}
+    out: dict[str, Any] = {"size": size, "device": device.type}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        out[f"{name}_gflops"] = gemm_gflops(dtype, size, size, size, seconds)
+        out[f"{name}_gflops"] = gemm_gflops(dtype, size, size, size, seconds, device)
         # 32 sentences x ~32 tokens through the 384 -> 1536 intermediate layer of MiniLM
-        out[f"shape_{name}_gflops"] = gemm_gflops(dtype, 1024, 384, 1536, seconds / 2)
+        out[f"shape_{name}_gflops"] = gemm_gflops(dtype, 1024, 384, 1536, seconds / 2, device)
     return out
 
 
@@ -124,18 +146,23 @@ def one_step(
     batch: dict[str, torch.Tensor],
     task: str,
     precision: str,
+    device: torch.device = CPU,
 ) -> np.ndarray:
-    """Seconds of forward, backward and optimizer step of one training step."""
+    """Seconds of forward, backward and optimizer step of one training step (on CUDA each
+    part ends with a synchronization, so the split is honest and the sum a little slow)."""
     from model.heads import task_loss
 
     t0 = time.perf_counter()
-    with autocast(precision, torch.device("cpu")):
+    with autocast(precision, device):
         loss = task_loss(task, model(task, batch), batch["labels"])
+    sync(device)
     t1 = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    sync(device)
     t2 = time.perf_counter()
     optimizer.step()
+    sync(device)
     return np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
 
 
@@ -158,6 +185,7 @@ def method_steps(
     peaks: dict[str, float],
     warmup: int,
     extra_precision: str = "",
+    device: torch.device = CPU,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{variant: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
 
@@ -166,10 +194,11 @@ def method_steps(
     The models are built as trials build them (study.trial.build_trial_model: fast dropout on
     CPU). With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to
     128 tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with torch's own dropout
-    ("<name>_torch_dropout", what the fast dropout saves)."""
+    ("<name>_torch_dropout", what the fast dropout saves; CPU only, where the fast dropout is
+    used). `batches` (on the CPU) are moved to `device` once, before any timing."""
     from study.trial import build_trial_model, make_optimizer
 
-    cpu = torch.device("cpu")
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     variants: list[_Variant] = []
     for name, changes in METHODS:
         config = base.replace(mode="sequential", **changes)
@@ -177,20 +206,21 @@ def method_steps(
         if extra_precision and name == "lora_qkv_r16":
             wide = [pad_to(b, 128) for b in batches]
             plan.append((f"{name}_fixed_128", extra_precision, True, wide))
-        if extra_precision and name in ("full", "lora_qkv_r16"):
+        if extra_precision and name in ("full", "lora_qkv_r16") and device.type == "cpu":
             plan.append((f"{name}_torch_dropout", extra_precision, False, batches))
         models: dict[tuple[bool, str], tuple] = {}  # one model per dropout kind and precision
         for variant, precision, fast, inputs in plan:
             if (fast, precision) not in models:
                 torch.manual_seed(0)
-                model = build_trial_model(config, cpu, precision, fast_dropout=fast)
+                model = build_trial_model(config, device, precision, fast_dropout=fast)
                 models[fast, precision] = (model, make_optimizer(model, config))
             variants.append(_Variant(variant, precision, *models[fast, precision], config, inputs))
 
     for i in range(warmup + len(batches)):
         for v in variants:
             v.model.train()
-            parts = one_step(v.model, v.optimizer, v.inputs[i % len(v.inputs)], "sst", v.precision)
+            batch = v.inputs[i % len(v.inputs)]
+            parts = one_step(v.model, v.optimizer, batch, "sst", v.precision, device)
             if i >= warmup:
                 v.total += parts
 
@@ -215,6 +245,8 @@ def method_steps(
             out["lora_qkv_r16_fixed_128"][p]["step_s"] / out["lora_qkv_r16"][p]["step_s"]
         )
         for name in ("full", "lora_qkv_r16"):
+            if f"{name}_torch_dropout" not in out:
+                continue
             slow = out[f"{name}_torch_dropout"][p]
             slow["fast_dropout_speedup"] = slow["step_s"] / out[name][p]["step_s"]
     return out

@@ -53,6 +53,11 @@ def start_trial_memory() -> None:
     that a reused worker reports each trial's own peak (Linux: clear_refs 5 resets VmHWM)."""
     gc.collect()
     release_free_memory()
+    import torch
+
+    if torch.cuda.is_initialized():  # a reused worker's GPU peak too
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -73,3 +78,12 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def peak_gpu_mb() -> float | None:
+    """Peak GPU memory torch allocated since start_trial_memory, in MiB (None without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)

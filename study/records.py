@@ -47,6 +47,11 @@ def trial_row(
         "time_split": extra.get("time_split"),
         "precision": extra.get("precision"),
         "peak_rss_mb": extra.get("peak_rss_mb"),  # in the final report only
+        "device": extra.get("device"),
+        "gpu": extra.get("gpu"),  # the GPU's name on CUDA, else null
+        "peak_gpu_mb": extra.get("peak_gpu_mb"),
+        "started_unix": extra.get("started_unix"),
+        "ended_unix": extra.get("ended_unix"),
         "cpu_seconds": extra.get("cpu_seconds"),
         "node_id": result.get("node_id"),
         "worker_pid": result.get("worker_pid"),

@@ -96,6 +96,14 @@ def make_plan(spec: StudySpec, args: argparse.Namespace) -> StudyPlan:
         raise UserError(
             f"--gpus-per-trial={args.gpus_per_trial} is invalid: must be >= 0 (fractions allowed)"
         )
+    if args.gpus_per_trial > 0 and not args.address:
+        import torch
+
+        if torch.cuda.device_count() == 0:  # Ray would queue the trials forever
+            raise UserError(
+                f"--gpus-per-trial={args.gpus_per_trial} needs a GPU, and this machine has none "
+                "that torch can use; use 0 (the default) or --address of a cluster with GPUs"
+            )
     if args.cpus_per_trial is not None and args.cpus_per_trial <= 0:
         raise UserError(f"--cpus-per-trial={args.cpus_per_trial} is invalid: must be > 0")
     if args.max_concurrent is not None and args.max_concurrent < 1:

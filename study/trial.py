@@ -33,6 +33,7 @@ from study.fast_dropout import use_fast_dropout
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
 from study.memory import (
     limit_heap_growth,
+    peak_gpu_mb,
     peak_rss_mb,
     release_free_memory,
     start_trial_memory,
@@ -94,7 +95,7 @@ def run_trial(
     from another thread ends the trial before its next step (raises TrialStopped).
     """
     start_trial_memory()  # a reused worker: each trial's own peak RSS
-    t_start, cpu_start = time.perf_counter(), time.process_time()
+    t_start, cpu_start, started_unix = time.perf_counter(), time.process_time(), time.time()
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     device = pick_device()
@@ -163,6 +164,8 @@ def run_trial(
         **counts,
         "final": True,
         "seconds": time.perf_counter() - t_start,
+        "started_unix": started_unix,  # wall clock: which trials ran at the same time
+        "ended_unix": time.time(),
         "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
         "epochs_run": len(history),
         "history": history,
@@ -175,6 +178,8 @@ def run_trial(
         "dev_examples": {t: len(e) for t, e in dev.items()},
         "adapter_dir": str(Path(run_dir).resolve()) if run_dir is not None else None,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": peak_gpu_mb(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
     if report is not None:
         report(dict(final))

@@ -276,6 +276,12 @@ CASES = [
         lambda tmp: run("--gpus-per-trial", "-1"),
         ("--gpus-per-trial=-1.0 is invalid", ">= 0"),
     ),
+    Case(  # Ray would wait forever for a GPU a local cluster does not have
+        "gpus_per_trial_without_a_gpu",
+        lambda tmp: run("--gpus-per-trial", "0.25", "--out", str(tmp / "study")),
+        ("--gpus-per-trial=0.25 needs a GPU", "use 0"),
+        env={"CUDA_VISIBLE_DEVICES": ""},  # no GPU, also where the tests run on one
+    ),
     Case(
         "unknown_objectives",
         lambda tmp: run("--objectives", "speed"),

@@ -127,3 +127,30 @@ def test_model_output_shapes(tiny_bert_config, design, pooling):
     assert sts.shape == (BATCH,)
     if design in (2, 3):
         assert sts.min() >= 0 and sts.max() <= 5
+
+
+def test_4d_key_padding_mask_gives_what_the_2d_mask_gives():
+    """The real encoder (SDPA) on padded real sentences: the (B, 1, 1, T) bool mask used on CUDA
+    (no per-step mask.all() sync) yields the states transformers' own mask yields."""
+    from model.encoder import load_encoder, load_tokenizer
+    from model.multitask import key_padding_mask_4d
+
+    tokenizer = load_tokenizer()
+    batch = tokenizer(
+        ["a gripping, funny film", "dull.", "the plot never quite comes together , sadly"],
+        padding=True,
+        return_tensors="pt",
+    )
+    assert not bool(batch["attention_mask"].all())  # padding present: the mask matters
+    encoder = load_encoder().eval()
+    with torch.no_grad():
+        ref = encoder(**batch).last_hidden_state
+        mask = key_padding_mask_4d(batch["attention_mask"])
+        out = encoder(
+            input_ids=batch["input_ids"],
+            attention_mask=mask,
+            token_type_ids=batch["token_type_ids"],
+        ).last_hidden_state
+    assert mask.shape == (3, 1, 1, batch["input_ids"].shape[1]) and mask.dtype == torch.bool
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(out[real], ref[real], rtol=1e-5, atol=1e-5)
