@@ -31,8 +31,10 @@ class AutocastDtypeLayerNorm(nn.LayerNorm):
             return super().forward(x)
         dtype = torch.get_autocast_dtype(device)
         with torch.autocast(device, enabled=False):  # autocast would upcast x to fp32
+            if device != "cpu":  # CUDA's kernel wants x in gamma's dtype: fp32, as autocast does
+                x = x.float()
             out = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return out.to(dtype)  # a no-op for bf16 input; the embeddings' fp32 sum is cast once
+        return out.to(dtype)  # on CPU a no-op for bf16 input; the embeddings' fp32 sum is cast once
 
 
 def keep_activations_in_autocast_dtype(model: nn.Module) -> int:
