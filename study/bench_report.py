@@ -56,7 +56,7 @@ def print_report(result: dict[str, Any]) -> None:
         met = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
         value = "-" if t["value"] is None else f"{t['value']:.3f}"
         print(f"  {name:<32} {value:>9}  {t['target']:<9} {met:<8} {LEGEND[name]}")
-    if not result["precision"]["agree"]:
+    if not result["precision"]["agree"] and m["default_precision"] == "bf16":
         print(
             "\n!!! fp32 and bf16 dev metrics differ by more than "
             f"{result['precision']['tolerance']}: the default precision should be fp32 !!!"

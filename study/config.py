@@ -101,8 +101,10 @@ class TrialConfig:
     seed: int = 0
     """Seed of initialisation, dropout and batch order."""
     precision: str = "auto"
-    """fp32 | bf16 | auto: bf16 autocast where the hardware has fast bf16 (CPU avx512_bf16 or
-    AMX, CUDA Ampere+), else fp32. `study bench` shows bf16 and fp32 agree within 0.01."""
+    """fp32 | bf16 | auto. auto: bf16 autocast on a CPU with fast bf16 (avx512_bf16 or AMX),
+    where `study bench` measured 1.45x the speed and dev metrics within 0.01 of fp32; fp32
+    elsewhere, CUDA included (on an H200, bf16 was slower for MiniLM and its dev metrics
+    differed from fp32's by 0.02-0.04: README, GPU). bf16 is always allowed explicitly."""
     threads: int = 0
     """torch threads for this trial; 0 leaves torch's default. Ray sets it to the trial's CPUs."""
     model_path: str = ""
