@@ -38,6 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from model.autocast_inputs import keep_activations_in_autocast_dtype
 from model.checkpoint import library_versions
 from model.encoder import load_tokenizer, weights_sha256
@@ -49,7 +51,7 @@ from study.dataset import task_data
 from study.errors import ConfigError, UserError
 from study.evaluate import evaluate
 from study.hardware import autocast, pick_device, resolve_precision, set_threads
-from study.memory import peak_rss_mb, start_trial_memory
+from study.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
 from study.merge_stage1 import (
     adapter_path,
     first_difference,
@@ -150,7 +152,7 @@ def run_merge_trial(
 ) -> dict[str, Any]:
     """Merge, evaluate on dev, report once (final=True), return run_trial's metric keys."""
     start_trial_memory()
-    t_start, cpu_start = time.perf_counter(), time.process_time()
+    t_start, cpu_start, started_unix = time.perf_counter(), time.process_time(), time.time()
     method, lambdas, density = merge_params(params)
     set_threads(base.threads)
     source = stage1_dir(stage1, method)
@@ -182,6 +184,8 @@ def run_merge_trial(
         **_counts(summary, method),
         "final": True,
         "seconds": time.perf_counter() - t_start,
+        "started_unix": started_unix,
+        "ended_unix": time.time(),
         "cpu_seconds": time.process_time() - cpu_start,
         "epochs_run": 1,
         "history": [row],
@@ -204,6 +208,8 @@ def run_merge_trial(
         "stage1_dir": str(source),
         "residual_overlap": summary.get("residual_overlap"),
         "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": peak_gpu_mb(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
     if report is not None:
         report(dict(final))
