@@ -103,14 +103,20 @@ def attention_forward(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    scores = torch.matmul(query, key.transpose(2, 3)) * (scaling or query.size(-1) ** -0.5)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask
-    probs = drop(torch.softmax(scores, dim=-1))
-    return torch.matmul(probs.to(value.dtype), value).transpose(1, 2).contiguous(), None
+    scores = torch.matmul(query, key.transpose(2, 3))  # (B, H, T, T); bf16 under autocast
+    # The rest runs in the scores' dtype: autocast would run softmax in fp32, adding a cast of
+    # the scores, fp32 probabilities and mask, and a cast back for the second matmul. torch's
+    # CPU softmax accumulates bf16 input in fp32; SDPA's flash kernels keep P in bf16 too.
+    with torch.autocast("cpu", enabled=False):
+        scores.mul_(scaling or query.size(-1) ** -0.5)  # in place: the matmul's output is free
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                scores.masked_fill_(~attention_mask, torch.finfo(scores.dtype).min)
+            else:
+                scores = scores + attention_mask.to(scores.dtype)
+        probs = drop(torch.softmax(scores, dim=-1))
+        out = torch.matmul(probs, value.to(probs.dtype))
+    return out.transpose(1, 2).contiguous(), None
 
 
 def _register_attention() -> None:

@@ -83,3 +83,24 @@ def test_swapped_model_matches_the_stock_one(sst_batch):
             if isinstance(m, FastDropout):
                 m.p = 1e-9
         assert torch.allclose(fast.train()("sst", sst_batch), want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_attention_math_in_bf16_is_as_close_to_fp32_as_sdpa(sst_batch):
+    """Under bf16 autocast the math path keeps scores and probabilities in bf16 (softmax too,
+    as SDPA's kernels do). With p ~ 0 its logits are about as far from fp32 as bf16 SDPA's."""
+    config = TrialConfig(lora_dropout=0.1, mode="sequential")
+    torch.manual_seed(0)
+    stock = build_trial_model(config, CPU, fast_dropout=False).eval()
+    torch.manual_seed(0)
+    fast = build_trial_model(config, CPU).train()
+    for m in fast.modules():
+        if isinstance(m, FastDropout):
+            m.p = 1e-9
+    with torch.no_grad():
+        want = stock("sst", sst_batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            sdpa = stock("sst", sst_batch).float()
+            math = fast("sst", sst_batch).float()
+    sdpa_err, math_err = (want - sdpa).abs().max(), (want - math).abs().max()
+    assert 0 < math_err <= 2 * sdpa_err + 1e-3, (math_err, sdpa_err)
