@@ -77,7 +77,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
         time_split_shares,
     )
     from study.dataset import task_data
-    from study.hardware import cpu_has_fast_bf16, pick_device, resolve_precision
+    from study.hardware import cpu_has_fast_bf16, gpu_name, pick_device, resolve_precision
     from study.scales import scale_config
 
     t_start = time.perf_counter()
@@ -89,8 +89,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     result["meta"]["default_precision"] = default_precision
     result["meta"]["cpu_fast_bf16"] = cpu_has_fast_bf16()
     result["meta"]["device"] = device.type
-    if device.type == "cuda":
-        result["meta"]["gpu"] = torch.cuda.get_device_name(device)
+    result["meta"]["gpu"] = gpu_name(device)
 
     _say(f"GEMM peak ({device.type})")
     result["gemm"] = gemm_peak(quick, device)

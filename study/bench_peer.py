@@ -68,6 +68,7 @@ def trainer_samples_per_s(
     from transformers.utils import logging as hf_logging
 
     from model.encoder import load_tokenizer, resolve_model_path
+    from study.hardware import pick_device
 
     hf_logging.set_verbosity_error()
     config = config.replace(**LORA)
@@ -106,7 +107,7 @@ def trainer_samples_per_s(
             weight_decay=config.weight_decay,
             train_sampling_strategy=strategy,
             bf16=precision == "bf16",
-            use_cpu=not torch.cuda.is_available(),  # the device ours uses
+            use_cpu=pick_device().type == "cpu",  # the device ours uses
             seed=config.seed,
             report_to="none",
             save_strategy="no",

@@ -36,9 +36,9 @@ def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - S
         first = spec.points_to_evaluate[0]
         spec = dataclasses.replace(spec, scheduler=None, points_to_evaluate=(first,) * samples)
     argv = ["run", "smoke", "--scale", scale, "--samples", str(samples), "--out", str(out_dir)]
-    import torch
+    from study.hardware import pick_device
 
-    if torch.cuda.is_available():  # else Ray hides the GPU from a worker that asked for none
+    if pick_device().type == "cuda":  # else Ray hides the GPU from a worker that asked for none
         argv += ["--gpus-per-trial", "1"]
     # a free dashboard port: other Ray instances on this machine keep theirs
     args = build_parser().parse_args([*argv, "--dashboard-port", str(_free_port())])

@@ -12,6 +12,11 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+def gpu_name(device: torch.device) -> str | None:
+    """The GPU's name on CUDA (what results record), else None."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
     """avx512_bf16 or AMX on x86 Linux (read from /proc/cpuinfo)."""
@@ -32,9 +37,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     defaults to fp32 even on Ampere+ chips that have fast bf16; precision=bf16 opts in."""
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "fp32"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -38,8 +38,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from model.autocast_inputs import keep_activations_in_autocast_dtype
 from model.checkpoint import library_versions
 from model.encoder import load_tokenizer, weights_sha256
@@ -50,7 +48,7 @@ from study.config import TASKS, TrialConfig
 from study.dataset import task_data
 from study.errors import ConfigError, UserError
 from study.evaluate import evaluate
-from study.hardware import autocast, pick_device, resolve_precision, set_threads
+from study.hardware import autocast, gpu_name, pick_device, resolve_precision, set_threads
 from study.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
 from study.merge_stage1 import (
     adapter_path,
@@ -209,7 +207,7 @@ def run_merge_trial(
         "residual_overlap": summary.get("residual_overlap"),
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": peak_gpu_mb(),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu": gpu_name(device),
     }
     if report is not None:
         report(dict(final))

@@ -30,7 +30,7 @@ from study.dataset import task_data
 from study.errors import NonFiniteLossError, TrialStopped
 from study.evaluate import evaluate
 from study.fast_dropout import use_fast_dropout
-from study.hardware import autocast, pick_device, resolve_precision, set_threads
+from study.hardware import autocast, gpu_name, pick_device, resolve_precision, set_threads
 from study.memory import (
     limit_heap_growth,
     peak_gpu_mb,
@@ -179,7 +179,7 @@ def run_trial(
         "adapter_dir": str(Path(run_dir).resolve()) if run_dir is not None else None,
         "peak_rss_mb": peak_rss_mb(),
         "peak_gpu_mb": peak_gpu_mb(),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu": gpu_name(device),
     }
     if report is not None:
         report(dict(final))
