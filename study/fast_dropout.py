@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 ATTENTION = "sdpa_fast_dropout"
+_ONE_BITS = {torch.bfloat16: 0x3F80, torch.float16: 0x3C00}  # 1.0 in each 16-bit float format
 
 
 class MaskSource:
@@ -30,14 +31,24 @@ class MaskSource:
         self.bits = np.random.SFC64(seed)
 
     def keep(self, x: torch.Tensor, p: float) -> torch.Tensor:
-        """A bool mask shaped like x, each element True with probability 1 - p (to 1/65536)."""
+        """A 0/1 mask shaped like x, each element 1 with probability 1 - p (to 1/65536).
+
+        For bf16/fp16 x the mask is in x's dtype, written as its bit pattern by numpy: torch's
+        CPU multiply by a bool mask converts it element by element, ~4x slower than x * mask
+        of one dtype (0.38 against 0.09 ms for a (32, 40, 384) bf16 x). Otherwise it is bool,
+        1 byte per element where a 4-byte fp32 mask would cost memory for little time."""
         n = x.numel()
         shares = self.bits.random_raw((n + 3) // 4).view(np.uint16)[:n]
-        return torch.from_numpy(shares >= round(p * 65536)).view(x.shape)
+        kept = shares >= round(p * 65536)
+        one = _ONE_BITS.get(x.dtype)
+        if one is None:
+            return torch.from_numpy(kept).view(x.shape)
+        bits = np.multiply(kept, one, dtype=np.uint16)  # 0 or 1.0's bits
+        return torch.from_numpy(bits).view(x.dtype).view(x.shape)
 
 
 class _MaskedScale(torch.autograd.Function):
-    """y = x * keep / (1 - p); autograd keeps the 1-byte bool mask, not a mask in x's dtype."""
+    """y = x * keep / (1 - p); autograd keeps the mask (1 byte, or 2 for 16-bit x), not y."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:  # noqa: ANN001

@@ -7,10 +7,12 @@ Each node is a `ray start --block` process group of its own, so a test can kill 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,6 +82,10 @@ def two_nodes():
         ]
     )
     worker = None
+    # The second node gets a temp dir of its own, as a second machine would: sharing the head's
+    # let both nodes unpack the study's working_dir into one folder, and a worker whose folder
+    # the other node replaced failed its setup hook (cwd gone), so its trial went to the head.
+    worker_tmp = tempfile.mkdtemp(prefix="rw")  # short: Ray's socket paths must fit 107 bytes
     try:
         time.sleep(5)
         worker = start_node(
@@ -87,6 +93,7 @@ def two_nodes():
                 f"--address={address}",
                 "--num-cpus=1",
                 "--node-ip-address=127.0.0.1",
+                f"--temp-dir={worker_tmp}",
                 '--resources={"second_node": 1}',
             ]
         )
@@ -96,6 +103,7 @@ def two_nodes():
         for node in (worker, head):
             if node is not None:
                 stop_node(node)
+        shutil.rmtree(worker_tmp, ignore_errors=True)
 
 
 def study_cmd(address: str, out: Path, samples: int, *extra: str) -> list[str]:

@@ -31,6 +31,17 @@ def test_mask_follows_the_bf16_input_and_its_gradient_is_the_mask():
     assert torch.equal(x.grad, torch.where(out != 0, scale, torch.zeros_like(scale)))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_16_bit_masks_are_the_bool_mask_in_that_dtype(dtype):
+    # same seed, same stream: the 16-bit mask (written as bit patterns) keeps the same elements
+    x = torch.zeros(37, 384)
+    bool_mask = MaskSource(3).keep(x, 0.1)
+    mask = MaskSource(3).keep(x.to(dtype), 0.1)
+    assert bool_mask.dtype == torch.bool and mask.dtype == dtype
+    assert torch.equal(mask, bool_mask.to(dtype))
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+
+
 def test_eval_and_p_zero_pass_through():
     x = torch.randn(8, 16)
     assert torch.equal(FastDropout(0.5, MaskSource(0)).eval()(x), x)
