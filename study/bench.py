@@ -197,7 +197,7 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "flops_peak_fraction": steps["methods"]["lora_qkv_r16"][p]["peak_fraction"],
         "full_over_lora_step": steps["ratios"][p]["full_over_lora"],
         "dora_over_lora_step": steps["ratios"][p]["dora_over_lora"],
-        "ray_overhead_pct": ray["overhead_pct"] if ray else None,
+        "ray_overhead_pct": ray["mean_overhead_pct"] if ray else None,
         "peak_rss_mb": max(
             [*result["memory"]["peak_rss_mb"].values()]
             + [*result["memory"].get("largest_peak_rss_mb", {}).values()]

@@ -141,9 +141,9 @@ def ray_trials(
     The first trial pays the study's start (ray.init inside execute, Tune's setup, the worker's
     start and imports). The others run in that worker, reused: the wall time from one trial's
     row to the next is one trial's cost in a running study. `inprocess_s` holds the seconds of
-    the same trial in one plain process (child_trial with repeats). This shared machine only
-    ever makes a run slower, so the overhead compares the fastest of each (as timeit does);
-    the means are reported beside it.
+    the same trial in one plain process (child_trial with repeats). The overhead compares the
+    means: the fastest of each, reported beside it, favours the side with more runs (the
+    fastest of four plain runs against the fastest of two reused trials).
     """
     job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
     proc = subprocess.run(
