@@ -42,6 +42,19 @@ def test_16_bit_masks_are_the_bool_mask_in_that_dtype(dtype):
     assert set(mask.unique().tolist()) == {0.0, 1.0}
 
 
+def test_a_16_bit_mask_gives_the_bool_masks_output_and_gradient(monkeypatch):
+    import study.fast_dropout as fast_dropout
+
+    x = torch.randn(32, 40, 384, dtype=torch.bfloat16, requires_grad=True)
+    results = []
+    for bits in (dict(fast_dropout._ONE_BITS), {}):  # bf16 mask, then the bool mask
+        monkeypatch.setattr(fast_dropout, "_ONE_BITS", bits)
+        out = FastDropout(0.1, MaskSource(5)).train()(x)
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        results.append((out, grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
 def test_eval_and_p_zero_pass_through():
     x = torch.randn(8, 16)
     assert torch.equal(FastDropout(0.5, MaskSource(0)).eval()(x), x)
