@@ -42,9 +42,10 @@ class MaskSource:
         kept = shares >= round(p * 65536)
         one = _ONE_BITS.get(x.dtype)
         if one is None:
-            return torch.from_numpy(kept).view(x.shape)
-        bits = np.multiply(kept, one, dtype=np.uint16)  # 0 or 1.0's bits
-        return torch.from_numpy(bits).view(x.dtype).view(x.shape)
+            mask = torch.from_numpy(kept)
+        else:  # 0 or 1.0's bits, read as x's dtype
+            mask = torch.from_numpy(np.multiply(kept, one, dtype=np.uint16)).view(x.dtype)
+        return mask.view(x.shape)
 
 
 class _MaskedScale(torch.autograd.Function):
