@@ -24,6 +24,7 @@ from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.heads import task_loss
 from model.multitask import MultiTaskBert, build_model, parameter_counts
+from model.prepacked_linear import prepack_frozen_linears
 from study.batching import Encoded, collate, micro_batches, training_batches
 from study.config import TrialConfig
 from study.dataset import task_data
@@ -66,7 +67,8 @@ def build_trial_model(
 ) -> MultiTaskBert:
     """The model a trial trains at `precision` (fp32 | bf16), on `device`. In bf16 its frozen
     linear weights are stored in bf16 (model/adapters.py) and its activations, the residual
-    stream included, stay bf16 (model/autocast_inputs.py). On CPU its dropouts draw masks from
+    stream included, stay bf16 (model/autocast_inputs.py); on CPU oneDNN reorders those weights
+    once (model/prepacked_linear.py). On CPU its dropouts draw masks from
     study/fast_dropout.py (4-7x cheaper than torch's; `study bench` compares both)."""
     model = build_model(config, load_encoder(config.model_path)).to(device)
     if precision == "bf16":
@@ -74,6 +76,8 @@ def build_trial_model(
             store_frozen_linears_in(encoder, torch.bfloat16)
         keep_activations_in_autocast_dtype(model)
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
+    if precision == "bf16" and device.type == "cpu":
+        prepack_frozen_linears(model)  # after sharing: the three encoders share one copy
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)
     return model

@@ -128,3 +128,65 @@ def test_attention_math_in_bf16_is_as_close_to_fp32_as_sdpa(sst_batch):
             math = fast("sst", sst_batch).float()
     sdpa_err, math_err = (want - sdpa).abs().max(), (want - math).abs().max()
     assert 0 < math_err <= 2 * sdpa_err + 1e-3, (math_err, sdpa_err)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_one_pass_masked_scale_equals_multiplying_twice(dtype):
+    from study.fast_dropout import _masked_scale
+
+    x = torch.randn(32, 23, 384).to(dtype)
+    keep = MaskSource(2).keep(x, 0.1)
+    assert torch.equal(_masked_scale(x, keep, 1 / 0.9), x.mul(keep).mul_(1 / 0.9))
+
+
+def test_softmax_in_fp32_is_torchs_fp32_softmax_rounded_and_within_a_step_of_bf16():
+    """Forward: fp32 softmax rounded once. Backward: p * (g - sum(g * p)) in fp32 from the
+    saved bf16 p, as torch's bf16 kernel computes it; both as close to torch's bf16 softmax
+    as one bf16 rounding."""
+    from study.fast_dropout import SoftmaxInFp32
+
+    torch.manual_seed(0)
+    x = (torch.randn(4, 12, 22, 22) * 3).bfloat16().requires_grad_(True)
+    g = torch.randn(4, 12, 22, 22).bfloat16()
+    probs = SoftmaxInFp32.apply(x)
+    (grad,) = torch.autograd.grad(probs, x, g)
+    assert probs.dtype == grad.dtype == torch.bfloat16
+    assert torch.equal(probs, torch.softmax(x.detach().float(), dim=-1).bfloat16())
+    p32, g32 = probs.detach().float(), g.float()
+    assert torch.equal(grad, (p32 * (g32 - (g32 * p32).sum(-1, keepdim=True))).bfloat16())
+    stock = torch.softmax(x, dim=-1)  # torch's bf16 kernel
+    (stock_grad,) = torch.autograd.grad(stock, x, g)
+    assert (probs.float() - stock.detach().float()).abs().max() <= 2**-8
+    assert torch.allclose(grad.float(), stock_grad.float(), rtol=2**-7, atol=2**-12)
+
+
+def test_softmax_in_fp32_gradient_in_float64():
+    from study.fast_dropout import SoftmaxInFp32
+
+    x = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(SoftmaxInFp32.apply, (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_an_added_mask_gives_masked_fills_probabilities_and_gradients(dtype):
+    from study.fast_dropout import additive_mask
+
+    torch.manual_seed(0)
+    scores = torch.randn(3, 4, 6, 6).to(dtype)
+    mask = torch.ones(3, 1, 6, 6, dtype=torch.bool)
+    mask[1, :, :, 4:] = False  # two padded keys in the second sentence
+    mask[2, :, :, 1:] = False  # only [CLS] left in the third
+    g = torch.randn(3, 4, 6, 6).to(dtype)
+    results = []
+    for added in (False, True):
+        s = scores.clone().requires_grad_(True)
+        masked = (
+            s + additive_mask(mask, dtype)
+            if added
+            else s.masked_fill(~mask, torch.finfo(dtype).min)
+        )
+        probs = torch.softmax(masked, dim=-1)
+        results.append((probs, torch.autograd.grad(probs, s, g)[0]))
+    (p0, g0), (p1, g1) = results
+    assert torch.equal(p0, p1) and torch.equal(g0, g1)
+    assert (p1[~mask.expand_as(p1)] == 0).all() and (g1[~mask.expand_as(g1)] == 0).all()

@@ -1,0 +1,121 @@
+"""Frozen bf16 linear layers whose weight oneDNN reorders once per trial, not at every call.
+
+torch's CPU bf16 matmul hands oneDNN a plain (d_out, d_in) weight, which oneDNN reorders into
+its blocked layout at every call: a 4-row x still costs ~55 us against a 384 x 384 weight, and
+the backward's dX = g @ W pays it again. A LoRA/DoRA base layer is frozen, so here both
+orientations are reordered once, with torch's own oneDNN ops (those inductor uses for frozen CPU
+models). Same kernels, same products: the output and dX are bit-identical to F.linear under
+autocast and autograd's (tests/test_prepacked_linear.py). A LoRA bf16 step got 5-8% faster in
+paired A/Bs (README, Performance).
+
+Only while it is safe: CPU, bf16 autocast, bf16 weight and bias both frozen; otherwise (fp32,
+CUDA, a trained bias) it is nn.Linear. The copies are keyed by the weight's storage and version,
+so a weight replaced or changed in place through autograd is reordered again; one changed
+through `.data` is not seen, so only models that never change frozen weights get this
+(study.trial.build_trial_model).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+BF16 = torch.bfloat16
+
+
+class _PrepackedLinearFunction(torch.autograd.Function):
+    """y = x W^T + b with W in oneDNN's layout; backward returns dX only (W and b are frozen)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, weight_t, bias):  # noqa: ANN001, ANN205 - autograd's signature
+        ctx.weight_t = weight_t  # (d_in, d_out) reordered: dX = g @ W is x @ W^T's twin
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        dx = torch.ops.mkldnn._linear_pointwise(
+            grad.contiguous(), ctx.weight_t, None, "none", [], ""
+        )
+        return dx, None, None, None
+
+
+class PrepackedFrozenLinear(nn.Linear):
+    """nn.Linear that runs on reordered copies of its frozen weight under CPU bf16 autocast."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._can_prepack(x):
+            return super().forward(x)
+        weight, weight_t, bias = self._prepacked()
+        with torch.autocast("cpu", enabled=False):  # x goes to bf16 as autocast would take it
+            return _PrepackedLinearFunction.apply(x.to(BF16), weight, weight_t, bias)
+
+    def _can_prepack(self, x: torch.Tensor) -> bool:
+        return (
+            x.device.type == "cpu"
+            and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == BF16
+            and self.weight.dtype == BF16
+            and not self.weight.requires_grad
+            and (self.bias is None or not self.bias.requires_grad)
+        )
+
+    def _key(self) -> tuple[int, ...]:
+        key = (self.weight.data_ptr(), self.weight._version)
+        if self.bias is not None:
+            key += (self.bias.data_ptr(), self.bias._version)
+        return key
+
+    def _prepacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        cached = getattr(self, "_prepacked_cache", None)
+        if cached is None or cached[0] != self._key():
+            cached = (self._key(), *_reorder(self.weight, self.bias))
+            self._prepacked_cache = cached
+        return cached[1:]
+
+
+def _reorder(
+    weight: torch.Tensor, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(W, W^T in oneDNN's blocked layout, bias in bf16) of a frozen bf16 linear layer."""
+    w = weight.detach()
+    reorder = torch.ops.mkldnn._reorder_linear_weight
+    b = None if bias is None else bias.detach().to(BF16)
+    return reorder(w, None), reorder(w.t().contiguous(), None), b
+
+
+@functools.cache
+def prepacking_available() -> bool:
+    """Whether this torch build has the oneDNN ops and they run here (x86 wheels do)."""
+    try:
+        w = torch.ones(8, 8, dtype=BF16)
+        x = torch.ones(2, 8, dtype=BF16)
+        y = torch.ops.mkldnn._linear_pointwise(x, _reorder(w, None)[0], None, "none", [], "")
+        return bool(torch.equal(y, x @ w.t()))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def prepack_frozen_linears(model: nn.Module) -> int:
+    """Swap `model`'s frozen bf16 nn.Linear layers for PrepackedFrozenLinear; the count swapped.
+
+    Layers that share a frozen weight (study's three task encoders share one base) share one
+    reordered copy. Parameters and state_dict are unchanged."""
+    if not prepacking_available():
+        return 0
+    shared: dict[int, tuple] = {}
+    swapped = 0
+    for module in model.modules():
+        if type(module) is not nn.Linear or module.weight.requires_grad:
+            continue
+        if module.weight.dtype != BF16 or module.weight.device.type != "cpu":
+            continue
+        module.__class__ = PrepackedFrozenLinear
+        key = module._key()
+        if key not in shared and (module.bias is None or not module.bias.requires_grad):
+            shared[key] = (key, *_reorder(module.weight, module.bias))
+        if key in shared:
+            module._prepacked_cache = shared[key]
+        swapped += 1
+    return swapped
