@@ -31,10 +31,10 @@ def test_mask_follows_the_bf16_input_and_its_gradient_is_the_mask():
     assert torch.equal(x.grad, torch.where(out != 0, scale, torch.zeros_like(scale)))
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_16_bit_masks_are_the_bool_mask_in_that_dtype(dtype):
-    # same seed, same stream: the 16-bit mask (written as bit patterns) keeps the same elements
-    x = torch.zeros(37, 384)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_float_masks_are_the_bool_mask_in_that_dtype(dtype):
+    # same seed, same stream: the float mask (written as bit patterns) keeps the same elements
+    x = torch.zeros(37, 384, dtype=torch.float64)  # float64 gets the bool mask
     bool_mask = MaskSource(3).keep(x, 0.1)
     mask = MaskSource(3).keep(x.to(dtype), 0.1)
     assert bool_mask.dtype == torch.bool and mask.dtype == dtype
@@ -42,12 +42,13 @@ def test_16_bit_masks_are_the_bool_mask_in_that_dtype(dtype):
     assert set(mask.unique().tolist()) == {0.0, 1.0}
 
 
-def test_a_16_bit_mask_gives_the_bool_masks_output_and_gradient(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_a_float_mask_gives_the_bool_masks_output_and_gradient(monkeypatch, dtype):
     import study.fast_dropout as fast_dropout
 
-    x = torch.randn(32, 40, 384, dtype=torch.bfloat16, requires_grad=True)
+    x = torch.randn(32, 40, 384, dtype=dtype, requires_grad=True)
     results = []
-    for bits in (dict(fast_dropout._ONE_BITS), {}):  # bf16 mask, then the bool mask
+    for bits in (dict(fast_dropout._ONE_BITS), {}):  # the float mask, then the bool mask
         monkeypatch.setattr(fast_dropout, "_ONE_BITS", bits)
         out = FastDropout(0.1, MaskSource(5)).train()(x)
         (grad,) = torch.autograd.grad(out.sum(), x)
