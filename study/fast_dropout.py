@@ -129,9 +129,9 @@ def attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     scores = torch.matmul(query, key.transpose(2, 3))  # (B, H, T, T); bf16 under autocast
-    # The rest runs in the scores' dtype: autocast would run softmax in fp32, adding a cast of
-    # the scores, fp32 probabilities and mask, and a cast back for the second matmul. torch's
-    # CPU softmax accumulates bf16 input in fp32; SDPA's flash kernels keep P in bf16 too.
+    # Scores, mask and probabilities stay in the scores' dtype, as SDPA's flash kernels keep P
+    # in bf16: autocast would hand back fp32 probabilities, so the mask, the dropout and the
+    # second matmul would run on fp32 tensors and cast back. Only the softmax works in fp32.
     with torch.autocast("cpu", enabled=False):
         scores.mul_(scaling or query.size(-1) ** -0.5)  # in place: the matmul's output is free
         if attention_mask is not None:  # added, not masked_fill: its backward is no pass at all
@@ -147,7 +147,8 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     so its gradient too."""
     if mask.dtype != torch.bool:
         return mask.to(dtype)
-    return torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    return bias.masked_fill_(~mask, torch.finfo(dtype).min)
 
 
 class SoftmaxInFp32(torch.autograd.Function):
