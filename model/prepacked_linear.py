@@ -56,7 +56,13 @@ class PrepackedFrozenLinear(nn.Linear):
             x.device.type == "cpu"
             and torch.is_autocast_enabled("cpu")
             and torch.get_autocast_dtype("cpu") == BF16
-            and self.weight.dtype == BF16
+            and self._frozen_bf16()
+        )
+
+    def _frozen_bf16(self) -> bool:
+        """bf16 weight, weight and bias both frozen: what the reordered copies stand for."""
+        return (
+            self.weight.dtype == BF16
             and not self.weight.requires_grad
             and (self.bias is None or not self.bias.requires_grad)
         )
@@ -68,10 +74,9 @@ class PrepackedFrozenLinear(nn.Linear):
         return key
 
     def _prepacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        cached = getattr(self, "_prepacked_cache", None)
-        if cached is None or cached[0] != self._key():
-            cached = (self._key(), *_reorder(self.weight, self.bias))
-            self._prepacked_cache = cached
+        key, cached = self._key(), getattr(self, "_prepacked_cache", None)
+        if cached is None or cached[0] != key:
+            cached = self._prepacked_cache = (key, *_reorder(self.weight, self.bias))
         return cached[1:]
 
 
@@ -104,7 +109,7 @@ def prepack_frozen_linears(model: nn.Module) -> int:
     reordered copy. Parameters and state_dict are unchanged."""
     if not prepacking_available():
         return 0
-    shared: dict[int, tuple] = {}
+    shared: dict[tuple[int, ...], tuple] = {}  # _key() -> _prepacked_cache
     swapped = 0
     for module in model.modules():
         if type(module) is not nn.Linear or module.weight.requires_grad:
@@ -112,10 +117,10 @@ def prepack_frozen_linears(model: nn.Module) -> int:
         if module.weight.dtype != BF16 or module.weight.device.type != "cpu":
             continue
         module.__class__ = PrepackedFrozenLinear
-        key = module._key()
-        if key not in shared and (module.bias is None or not module.bias.requires_grad):
-            shared[key] = (key, *_reorder(module.weight, module.bias))
-        if key in shared:
-            module._prepacked_cache = shared[key]
         swapped += 1
+        if module._frozen_bf16():  # a trained bias leaves the layer to nn.Linear's forward
+            key = module._key()
+            if key not in shared:
+                shared[key] = (key, *_reorder(module.weight, module.bias))
+            module._prepacked_cache = shared[key]
     return swapped
