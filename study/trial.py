@@ -30,7 +30,7 @@ from study.config import TrialConfig
 from study.dataset import task_data
 from study.errors import NonFiniteLossError, TrialStopped
 from study.evaluate import evaluate
-from study.fast_dropout import use_fast_dropout
+from study.fast_dropout import route_attention, use_fast_dropout
 from study.hardware import autocast, gpu_name, pick_device, resolve_precision, set_threads
 from study.memory import (
     limit_heap_growth,
@@ -80,6 +80,8 @@ def build_trial_model(
         prepack_frozen_linears(model)  # after sharing: the three encoders share one copy
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)
+    elif device.type == "cuda":
+        route_attention(model)  # SDPA without cuDNN's per-shape plans (study/fast_dropout.py)
     return model
 
 

@@ -89,6 +89,22 @@ def test_training_steps_copy_only_the_batch_to_the_gpu(task):
     assert len(to_host) == 1, to_host
 
 
+def test_bf16_attention_runs_without_cudnn_plans():
+    """bf16 attention on CUDA runs SDPA's memory-efficient kernel, not cuDNN's, which builds an
+    execution plan for every new (batch, length) shape (study/fast_dropout.py)."""
+    config = smoke().replace(precision="bf16", mode="sequential")
+    data = task_data(config, "train", load_tokenizer(MODEL), weights_sha256(MODEL))["sst"]
+    model = build_trial_model(config, CUDA, "bf16")
+    optimizer = make_optimizer(model, config)
+    timing = {"data": 0.0, "train": 0.0}
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        rng = np.random.default_rng(0)
+        _train_task(model, optimizer, data, config, 1, rng, CUDA, "bf16", False, timing)
+    ops = {e.name for e in prof.events() if "scaled_dot_product" in e.name}
+    assert "aten::_scaled_dot_product_efficient_attention" in ops, ops
+    assert not any("cudnn" in name for name in ops), ops
+
+
 def test_trial_trains_on_the_gpu_in_bf16():
     """A smoke trial runs on CUDA in bf16 (opted in; auto is fp32 on CUDA), learns, and
     reports its GPU and GPU memory."""
