@@ -255,6 +255,27 @@ def test_dashboard_names_the_worker_and_its_log_names_the_trial(live_study):
     pytest.fail(f"no actor 'smoke trial worker' whose log names its trial: {names}, {text[-500:]}")
 
 
+def _group_cmdlines(pgid: int) -> list[str]:
+    """The command lines of the live processes in process group `pgid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == pgid:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_local_ray_runs_without_a_log_monitor(live_study):
+    """The study's own Ray runs raylet and GCS but no log monitor, which would scan the log
+    folder 10 times a second beside the trial for nothing (log_to_driver is off; study/tune.py)."""
+    cmdlines = _group_cmdlines(live_study.proc.pid)
+    assert any("raylet" in c for c in cmdlines) and any("gcs_server" in c for c in cmdlines)
+    assert not [c for c in cmdlines if "log_monitor" in c]
+
+
 @pytest.mark.slow
 def test_study_folder_holds_no_token(live_study):
     assert live_study.proc.wait(timeout=540) == 0, live_study.log.read_text()[-3000:]
