@@ -11,7 +11,8 @@ bit-identical to one run with torch's dropout. `study bench` measures both.
 
 BERT's attention dropout is not a module call: it happens inside torch's SDPA kernel (its CPU
 math path when dropout > 0). The attention function "sdpa_fast_dropout" below runs SDPA when
-nothing is dropped (eval, or p = 0) and otherwise the same math with this mask.
+nothing is dropped (eval, or p = 0) and otherwise the same math with this mask. CUDA trials
+route attention through it too (`route_attention`), for SDPA without cuDNN's backend.
 """
 
 from __future__ import annotations
