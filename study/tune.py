@@ -268,9 +268,8 @@ def _stop_log_monitor() -> None:
     log_to_driver=False turns off, yet it scans the log folder 10 times a second (~0.5 CPU-s a
     minute). Worker logs stay in Ray's session folder and the dashboard. ray.init has no
     switch for it (`ray start --include-log-monitor=false` does), hence Ray's own Node call."""
-    node = getattr(ray._private.worker, "_global_node", None)
     try:
-        node.kill_log_monitor(check_alive=False)
+        ray._private.worker._global_node.kill_log_monitor(check_alive=False)
     except Exception as exc:  # noqa: BLE001 - a Ray without that call: keep the monitor
         print(f"note: Ray's log monitor keeps running ({exc})", file=sys.stderr)
 
