@@ -22,6 +22,7 @@ from model.adapters import share_frozen_weights, store_frozen_linears_in, traine
 from model.autocast_inputs import keep_activations_in_autocast_dtype
 from model.checkpoint import save_trial
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
+from model.fused_qkv import fuse_qkv_lora
 from model.heads import task_loss
 from model.multitask import MultiTaskBert, build_model, parameter_counts
 from model.prepacked_linear import prepack_frozen_linears
@@ -78,6 +79,7 @@ def build_trial_model(
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if precision == "bf16" and device.type == "cpu":
         prepack_frozen_linears(model)  # after sharing: the three encoders share one copy
+        fuse_qkv_lora(model)  # LoRA query/key/value as one product (model/fused_qkv.py)
     if fast_dropout and device.type == "cpu":
         use_fast_dropout(model)
     elif device.type == "cuda":
