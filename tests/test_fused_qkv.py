@@ -56,6 +56,8 @@ def loss_and_grads(
     for name, p in model.named_parameters():
         if "lora_B" in name:
             p.data.normal_(0, 0.02, generator=generator)
+        if "lora_magnitude" in name:  # DoRA's column scales m/||.|| away from 1
+            p.data.mul_(torch.rand(p.shape, generator=generator) + 0.5)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         loss = task_loss("sst", model("sst", batch), batch["labels"])
     loss.backward()
@@ -70,22 +72,27 @@ def relative_error(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) 
 
 
 @pytest.mark.slow
-def test_fused_bf16_is_as_close_to_fp32_as_peft_bf16(sst_batch):
+@pytest.mark.parametrize("method", ["lora", "dora"])
+def test_fused_bf16_is_as_close_to_fp32_as_peft_bf16(sst_batch, method):
     """Against the same model in fp32 (no fusing there), the fused bf16 loss and gradients of
-    every trainable tensor are within bf16 rounding, and no farther than peft's own bf16 path."""
-    config = TrialConfig(method="lora", r=8, targets="qkv", precision="bf16")
+    every trainable tensor (DoRA's magnitudes too) are within bf16 rounding, and no farther
+    than peft's own bf16 path."""
+    config = TrialConfig(method=method, r=8, targets="qkv", precision="bf16")
     want_loss, want = loss_and_grads(config, "fp32", sst_batch, fused=False)
     fused_loss, fused = loss_and_grads(config, "bf16", sst_batch, fused=True)
     plain_loss, plain = loss_and_grads(config, "bf16", sst_batch, fused=False)
     assert fused.keys() == plain.keys() == want.keys()
     assert any("query.lora_A" in n for n in want) and any("value.lora_B" in n for n in want)
+    assert any("key.lora_magnitude" in n for n in want) == (method == "dora")
     assert abs(fused_loss - want_loss) < 1e-3 and abs(plain_loss - want_loss) < 1e-3
     fused_error, plain_error = relative_error(fused, want), relative_error(plain, want)
     assert fused_error < 0.02 and plain_error < 0.02
     assert fused_error <= 1.25 * plain_error, (fused_error, plain_error)
     for name in want:  # each tensor on its own: no gradient lost or misrouted between q, k, v
-        scale = float(want[name].norm())
-        assert float((fused[name] - want[name]).norm()) <= 0.06 * scale, name
+        fused_error = float((fused[name] - want[name]).norm())
+        plain_error = float((plain[name] - want[name]).norm())
+        # ~2-3% each in bf16, fused and peft alike
+        assert fused_error <= 1.5 * plain_error + 0.005 * float(want[name].norm()), name
 
 
 @pytest.mark.slow
@@ -122,15 +129,15 @@ def test_trial_model_fuses_every_block_and_trains(sst_batch):
 @pytest.mark.parametrize(
     ("changes", "why"),
     [
-        ({"method": "dora"}, "DoRA"),
         ({"lora_dropout": 0.1}, "lora_dropout"),
         ({"bias": "all"}, "trained bias"),
         ({"targets": "attn"}, "other targets"),
+        ({"targets": "attn", "method": "dora"}, "other targets"),
     ],
 )
 def test_fusing_steps_aside_when_it_would_change_the_math(sst_batch, changes, why):
-    """DoRA, lora_dropout and a trained bias run peft's own layers (bit-identical to an unfused
-    model); plain LoRA on q/k/v among other targets fuses (close to the unfused output)."""
+    """lora_dropout and a trained bias run peft's own layers (bit-identical to an unfused
+    model); LoRA or DoRA on q/k/v among other targets fuses (close to the unfused output)."""
     config = TrialConfig(
         **{"method": "lora", "r": 4, "mode": "sequential", "precision": "bf16", **changes}
     )
