@@ -34,6 +34,8 @@ METHODS = (
     ("dora_qkv_r16", {"method": "dora", "targets": "qkv", "r": 16}),
 )
 PRECISIONS = ("fp32", "bf16")
+# the order the timed blocks run in, per precision: each target's pair side by side
+_ADJACENT = {"full": 0, "lora_qkv_r16": 1, "dora_qkv_r16": 2, "lora_all_linear_r64": 3}
 CPU = torch.device("cpu")
 
 
@@ -191,9 +193,8 @@ def method_steps(
     """{variant: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
 
     Every variant gets its steps on batches i..i+block-1 before any gets the next block (round
-    robin over blocks), so a slow spell of this shared machine falls on all of them alike and
-    the ratios hold.
-    The models are built as trials build them (study.trial.build_trial_model: fast dropout on
+    robin over blocks), so a slow spell of this shared machine falls on all of them alike. The
+    models are built as trials build them (study.trial.build_trial_model: fast dropout on
     CPU). With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to
     128 tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with torch's own dropout
     ("<name>_torch_dropout", what the fast dropout saves; CPU only, where the fast dropout is
@@ -222,12 +223,14 @@ def method_steps(
         for v in variants:
             v.model.train()
             one_step(v.model, v.optimizer, v.inputs[i % len(v.inputs)], "sst", v.precision, device)
-    # Timed in blocks: each variant runs `block` consecutive batches, then the next variant. A
-    # trial's steps run back to back; one step per turn would start each step on caches the
-    # previous variant swept (full fine-tuning's optimizer step alone sweeps ~270 MB): ~6% on
-    # the LoRA step here. Blocks still spread this machine's drift over all variants.
+    # Timed in blocks of consecutive steps, as a trial runs them: one step per turn starts every
+    # step on caches the previous variant swept (full fine-tuning's optimizer step sweeps ~270
+    # MB; ~6% on the LoRA step here). The variants a target compares run next to each other.
+    turns = sorted(
+        variants, key=lambda v: (v.name not in _ADJACENT, v.precision, _ADJACENT.get(v.name, 0))
+    )
     for start in range(0, len(batches), block):
-        for v in variants:
+        for v in turns:
             v.model.train()
             for i in range(start, min(start + block, len(batches))):
                 v.total += one_step(v.model, v.optimizer, v.inputs[i], "sst", v.precision, device)
