@@ -8,8 +8,8 @@ LEGEND = {
     "throughput_over_trainer_grouped": "train samples/s, ours (default precision) / HF Trainer "
     "+ peft with length grouping (its default fp32)",
     "padding_efficiency": "real/padded tokens of our batcher, worst of SST and Quora train files",
-    "flops_peak_fraction": "achieved training FLOP/s of LoRA qkv r=16 / GEMM peak, default "
-    "precision",
+    "flops_peak_fraction": "achieved training FLOP/s of LoRA qkv r=16 / GEMM peak read beside "
+    "its timed blocks, default precision",
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
     "ray_overhead_pct": "% a reused Ray worker's trial (row to row) takes beyond the same "
@@ -85,6 +85,12 @@ def _steps(s: dict[str, Any]) -> None:
             f"  {p}: full/LoRA {r['full_over_lora']:.2f}  DoRA/LoRA {r['dora_over_lora']:.2f}  "
             f"LoRA all_linear r64/LoRA qkv r16 {r['lora_all_linear_r64_over_lora']:.2f}"
         )
+    for p, r in s["methods"]["lora_qkv_r16"].items():
+        if "paired_peak_gflops" in r:
+            print(
+                f"  GEMM peak read before each LoRA qkv r16 block ({p}): "
+                f"{r['paired_peak_gflops']:.0f} GFLOP/s; LoRA at {r['paired_peak_fraction']:.0%} of it"
+            )
     speed = "  ".join(f"{k} {v:.2f}" for k, v in s["ratios"]["fp32_over_bf16"].items())
     print(f"  fp32/bf16 step time: {speed}")
     f = s["lora_fixed_128"]

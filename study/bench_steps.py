@@ -35,6 +35,7 @@ METHODS = (
 )
 PRECISIONS = ("fp32", "bf16")
 # the order the timed blocks run in, per precision: each target's pair side by side
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 _ADJACENT = {"full": 0, "lora_qkv_r16": 1, "dora_qkv_r16": 2, "lora_all_linear_r64": 3}
 CPU = torch.device("cpu")
 
@@ -198,7 +199,9 @@ def method_steps(
     CPU). With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to
     128 tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with torch's own dropout
     ("<name>_torch_dropout", what the fast dropout saves; CPU only, where the fast dropout is
-    used). `batches` (on the CPU) are moved to `device` once, before any timing."""
+    used), and the GEMM peak read again right before each of LoRA's blocks at that precision
+    ("paired_peak_gflops", its mean, and "paired_peak_fraction"). `batches` (on the CPU) are
+    moved to `device` once, before any timing."""
     from study.trial import build_trial_model, make_optimizer
 
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
@@ -229,8 +232,12 @@ def method_steps(
     turns = sorted(
         variants, key=lambda v: (v.name not in _ADJACENT, v.precision, _ADJACENT.get(v.name, 0))
     )
+    paired: list[float] = []  # GEMM peak read right before each LoRA block at extra_precision
     for start in range(0, len(batches), block):
         for v in turns:
+            if v.name == "lora_qkv_r16" and v.precision == extra_precision and "size" in peaks:
+                size, dtype = peaks["size"], _DTYPES[v.precision]
+                paired.append(gemm_gflops(dtype, size, size, size, 0.25, device))
             v.model.train()
             for i in range(start, min(start + block, len(batches))):
                 v.total += one_step(v.model, v.optimizer, v.inputs[i], "sst", v.precision, device)
@@ -251,6 +258,10 @@ def method_steps(
             parts, len(v.inputs[0]["labels"]), flops, sizes, peaks[f"{v.precision}_gflops"]
         )
     p = extra_precision
+    if paired:  # the same machine state as the LoRA steps: a slow spell lowers both sides
+        row = out["lora_qkv_r16"][p]
+        row["paired_peak_gflops"] = float(np.mean(paired))
+        row["paired_peak_fraction"] = row["gflops"] / row["paired_peak_gflops"]
     if p:
         out["lora_qkv_r16_fixed_128"][p]["over_dynamic"] = (
             out["lora_qkv_r16_fixed_128"][p]["step_s"] / out["lora_qkv_r16"][p]["step_s"]

@@ -90,6 +90,14 @@ def test_bench_quick_writes_every_key(tmp_path):
         expected = m[name]["fp32"]["step_s"] / m[name]["bf16"]["step_s"]
         assert steps["ratios"]["fp32_over_bf16"][name] == pytest.approx(expected)
 
+    # the peak read beside LoRA's timed blocks (default precision) is what the target uses
+    lora = m["lora_qkv_r16"][r["meta"]["default_precision"]]
+    assert lora["paired_peak_gflops"] > 0
+    assert lora["paired_peak_fraction"] == pytest.approx(
+        lora["gflops"] / lora["paired_peak_gflops"]
+    )
+    assert r["targets"]["flops_peak_fraction"]["value"] == lora["paired_peak_fraction"]
+
     f = steps["lora_fixed_128"]
     dynamic = m["lora_qkv_r16"][f["precision"]]["step_s"]
     assert f["over_dynamic"] == pytest.approx(f["step_s"] / dynamic)
