@@ -106,7 +106,7 @@ class _QKVLoRAFunction(torch.autograd.Function):
 
 
 class FusedQKVSelfAttention(BertSelfAttention):
-    """BertSelfAttention whose LoRA query/key/value run as one product (module docstring)."""
+    """BertSelfAttention whose LoRA/DoRA query/key/value run as one product (module docstring)."""
 
     def forward(self, hidden_states, attention_mask=None, cache=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
         adapter = self._fusable_adapter(hidden_states) if cache is None else None
@@ -132,7 +132,7 @@ class FusedQKVSelfAttention(BertSelfAttention):
         return out.reshape(*hidden_states.shape[:-1], -1).contiguous(), weights
 
     def _fusable_adapter(self, x: torch.Tensor) -> str | None:
-        """The one LoRA adapter name that query/key/value apply, if fusing is exact; else None."""
+        """The one adapter name that query/key/value apply, if fusing covers the call; else None."""
         if not (
             x.device.type == "cpu"
             and torch.is_grad_enabled()  # training: evaluation keeps peft's numerics (below)
