@@ -33,7 +33,7 @@ from transformers.models.bert.modeling_bert import (
 )
 
 from model.dora_lean import LeanDoraLinearLayer
-from model.prepacked_linear import PrepackedFrozenLinear, prepacking_available
+from model.prepacked_linear import PrepackedFrozenLinear, _reorder, prepacking_available
 
 BF16 = torch.bfloat16
 PROJECTIONS = ("query", "key", "value")
@@ -188,10 +188,8 @@ def _dora_scale(layer: nn.Module, adapter: str) -> torch.Tensor:
 
 def _stack_and_reorder(bases: list[nn.Linear]) -> tuple[torch.Tensor, ...]:
     """(W, W^T in oneDNN's layout, bias in bf16) of the three bases stacked along d_out."""
-    w = torch.cat([base.weight.detach() for base in bases])  # (3d, d) bf16
-    bias = torch.cat([base.bias.detach() for base in bases]).to(BF16)
-    reorder = torch.ops.mkldnn._reorder_linear_weight
-    return reorder(w, None), reorder(w.t().contiguous(), None), bias
+    weight = torch.cat([base.weight.detach() for base in bases])  # (3d, d) bf16
+    return _reorder(weight, torch.cat([base.bias.detach() for base in bases]))
 
 
 def fuse_qkv_lora(model: nn.Module) -> int:

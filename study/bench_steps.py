@@ -34,8 +34,8 @@ METHODS = (
     ("dora_qkv_r16", {"method": "dora", "targets": "qkv", "r": 16}),
 )
 PRECISIONS = ("fp32", "bf16")
-# the order the timed blocks run in, per precision: each target's pair side by side
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# the order the timed blocks run in, per precision: each target's pair side by side
 _ADJACENT = {"full": 0, "lora_qkv_r16": 1, "dora_qkv_r16": 2, "lora_all_linear_r64": 3}
 CPU = torch.device("cpu")
 
@@ -79,7 +79,7 @@ def gemm_peak(quick: bool, device: torch.device = CPU) -> dict[str, Any]:
     size = (4096 if quick else 8192) if device.type == "cuda" else (1024 if quick else 2048)
     seconds = 0.5 if quick else 2.0
     out: dict[str, Any] = {"size": size, "device": device.type}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name, dtype in _DTYPES.items():
         out[f"{name}_gflops"] = gemm_gflops(dtype, size, size, size, seconds, device)
         # 32 sentences x ~32 tokens through the 384 -> 1536 intermediate layer of MiniLM
         out[f"shape_{name}_gflops"] = gemm_gflops(dtype, 1024, 384, 1536, seconds / 2, device)

@@ -51,3 +51,22 @@ def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the defaults, whatever the developer's shell exports."""
     monkeypatch.delenv("PEFT_STUDY_DATA_DIR", raising=False)
     monkeypatch.delenv("PEFT_STUDY_MODEL_PATH", raising=False)
+
+
+def train_steps_bf16(model, config, batch: dict, steps: int) -> list[float]:  # noqa: ANN001
+    """`steps` SST training steps of `model` on one batch under CPU bf16 autocast; the losses."""
+    import torch
+
+    from model.heads import task_loss
+    from study.trial import make_optimizer
+
+    optimizer = make_optimizer(model, config)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = task_loss("sst", model("sst", batch), batch["labels"])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses

@@ -16,7 +16,8 @@ from model.prepacked_linear import prepacking_available
 from study.batching import collate, encode
 from study.config import TrialConfig
 from study.data import load_split
-from study.trial import build_trial_model, make_optimizer
+from study.trial import build_trial_model
+from tests.conftest import train_steps_bf16
 
 pytestmark = pytest.mark.skipif(
     not prepacking_available(), reason="this torch build has no oneDNN linear ops"
@@ -108,15 +109,7 @@ def test_trial_model_fuses_every_block_and_trains(sst_batch):
     calls = []
     for module in fused:  # count the fused products actually run
         module.register_forward_hook(lambda m, args, out: calls.append(m._qkv_packed[0]))
-    optimizer = make_optimizer(model, config)
-    losses = []
-    for _ in range(4):
-        optimizer.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = task_loss("sst", model("sst", sst_batch), sst_batch["labels"])
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train_steps_bf16(model, config, sst_batch, 4)
     assert len(calls) == 4 * 6 and all(key is not None for key in calls)
     assert losses[-1] < losses[0], losses
     # the fused path sent gradients to every adapter of the trained encoder

@@ -10,7 +10,6 @@ from torch import nn
 from transformers.models.bert.modeling_bert import BertSelfAttention
 
 from model.encoder import load_tokenizer
-from model.heads import task_loss
 from model.prepacked_linear import (
     PrepackedFrozenLinear,
     prepack_frozen_linears,
@@ -19,7 +18,8 @@ from model.prepacked_linear import (
 from study.batching import collate, encode
 from study.config import TrialConfig
 from study.data import load_split
-from study.trial import build_trial_model, make_optimizer
+from study.trial import build_trial_model
+from tests.conftest import train_steps_bf16
 
 pytestmark = pytest.mark.skipif(
     not prepacking_available(), reason="this torch build has no oneDNN linear ops"
@@ -121,15 +121,7 @@ def test_trial_model_shares_one_reordered_base_and_trains_bit_identically(sst_tr
             assert len({id(m._prepacked_cache[1]) for m in layers}) == len(layers) // 3
         for m in layers if not prepacked else []:
             m.__class__ = nn.Linear
-        optimizer = make_optimizer(model, config)
-        losses = []
-        for _ in range(2):
-            optimizer.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = task_loss("sst", model("sst", sst_train_batch), sst_train_batch["labels"])
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        losses = train_steps_bf16(model, config, sst_train_batch, 2)
         grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
         return losses, grads
 
