@@ -23,6 +23,9 @@ from typing import Any
 
 from study.bench_report import print_report
 
+# runs of the trial under Ray Tune: the first pays the study's start, the rest reuse its worker
+RAY_SAMPLES = 4
+
 TARGETS = {  # name: (comparison, threshold); what each means is in print_report's legend
     "throughput_over_trainer_grouped": (">=", 2.0),
     "padding_efficiency": (">=", 0.95),
@@ -135,7 +138,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
         plan = None if quick else smoke_plan(Path(tmp) / "smoke", "cpu")
         config = quick_config() if quick else first_trial_config(plan)
         _say(f"one trial ({config.scale} scale) in fp32 and in bf16, each in a fresh process")
-        pair = precision_pair(config, repeat="" if quick else default_precision)
+        pair = precision_pair(config)
         result["precision"] = pair
         trial = pair[default_precision]
         result["trial"] = {**time_split_shares(trial), "precision": default_precision}
@@ -165,17 +168,21 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
 
             result["peer"] = _guarded(peer_table, base, train["sst"], default_precision)
             save(result)
-            _say("the same trial 3 times under Ray Tune (study smoke, one reused worker)")
+            # Plain runs right before and right after the Ray part: this shared machine drifts
+            # by 10% within minutes, so the plain side brackets the Ray side in time.
+            _say("the same trial twice in one plain process, right before the Ray part")
+            same = config.replace(precision=default_precision)
+            before = [r["seconds"] for r in child_trial(same, 2)["repeats"]]
+            _say(f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker)")
             from study.bench_trials import ray_trials
 
-            runs = [r["seconds"] for r in trial["repeats"]]  # the same trial in one process
-            ray = _guarded(ray_trials, plan.study_dir, "cpu", runs)
+            ray = _guarded(ray_trials, plan.study_dir, "cpu", before, RAY_SAMPLES)
             if "error" not in ray:
                 _say("the same trial twice more in one plain process, right after the Ray part")
                 from study.bench_trials import ray_overhead
 
-                after = child_trial(config.replace(precision=default_precision), 2)["repeats"]
-                ray = ray_overhead(ray, runs + [r["seconds"] for r in after])
+                after = [r["seconds"] for r in child_trial(same, 2)["repeats"]]
+                ray = ray_overhead(ray, before + after)
             result["ray"] = ray
     result["targets"] = targets(result)
     result["meta"]["wall_s"] = time.perf_counter() - t_start

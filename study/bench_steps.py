@@ -202,8 +202,10 @@ def method_steps(
     used), and the GEMM peak read again right before each of LoRA's blocks at that precision
     ("paired_peak_gflops", its mean, and "paired_peak_fraction"). `batches` (on the CPU) are
     moved to `device` once, before any timing."""
+    from study.memory import limit_heap_growth
     from study.trial import build_trial_model, make_optimizer
 
+    limit_heap_growth()  # malloc as a trial's training loop sets it
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     variants: list[_Variant] = []
     for name, changes in METHODS:

@@ -140,10 +140,9 @@ def ray_trials(
 
     The first trial pays the study's start (ray.init inside execute, Tune's setup, the worker's
     start and imports). The others run in that worker, reused: the wall time from one trial's
-    row to the next is one trial's cost in a running study. `inprocess_s` holds the seconds of
-    the same trial in one plain process (child_trial with repeats). The overhead compares the
-    means: the fastest of each, reported beside it, favours the side with more runs (the
-    fastest of four plain runs against the fastest of two reused trials).
+    end to the next's (run_trial's ended_unix) is one trial's cost in a running study.
+    `inprocess_s` holds the seconds of the same trial in one plain process (child_trial with
+    repeats). The overhead compares the means: the fastest of each, reported beside it, favours the side with more runs.
     """
     job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
     proc = subprocess.run(
@@ -175,8 +174,11 @@ def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
     (the bench takes them before and right after the Ray part, so a slow spell of this shared
     machine does not fall on one side only)."""
     trials = r["trials"]
-    ends = [t["finished_s"] for t in trials]
-    gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]  # row to row: one reused trial
+    # run_trial's own end stamps where every row has one (exact), else when the rows landed
+    ends = [t.get("ended_unix") for t in trials]
+    if any(e is None for e in ends):
+        ends = [t["finished_s"] for t in trials]
+    gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]  # end to end: one reused trial
     inside = [t["seconds"] for t in trials[1:]]
     fastest, plain = min(gaps), min(inprocess_s)
     return {
@@ -234,6 +236,7 @@ def ray_child_main() -> None:
             "params": row.get("params"),
             "seconds": row.get("seconds"),
             "finished_s": landed.get(row["trial_id"], wall),
+            "ended_unix": row.get("ended_unix"),
             "time_split": row.get("time_split"),
             "worker_pid": row.get("worker_pid"),
             "cpu_seconds": row.get("cpu_seconds"),

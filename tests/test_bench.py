@@ -182,6 +182,12 @@ def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
     assert r["overhead_pct"] == pytest.approx(10.0)  # 22 / 20, fastest of each
     assert r["mean_overhead_pct"] == pytest.approx(100 * (22.5 / 21.0 - 1))
     assert r["reused_between_trials_s"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+    # run_trial's end stamps, where every row has one, time the gaps instead of the rows' landing
+    stamped = [
+        {**t, "ended_unix": 1000.0 + t["finished_s"] - 0.4 * i} for i, t in enumerate(trials)
+    ]
+    r = ray_overhead({"trials": stamped}, [21.0, 20.0, 23.0, 20.0])
+    assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
 
 
 def test_asha_savings_counts_epochs_and_checks_the_best():

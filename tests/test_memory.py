@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch  # noqa: F401 - start_trial_memory imports it: resident before the first reading
 
 from study.memory import peak_rss_mb, start_trial_memory
 
@@ -20,3 +21,33 @@ def test_start_trial_memory_restarts_the_peak_count():
     again = np.ones(200 * 2**20 // 8)
     assert peak_rss_mb() > after + 150
     del again
+
+
+def test_heaps_keep_freed_blocks_until_the_explicit_trim():
+    """limit_heap_growth: blocks under 4 MiB come from malloc's heaps, a free leaves them there
+    (the next step reuses them instead of faulting pages in again), and release_free_memory,
+    called after each pass, gives them back."""
+    import ctypes
+
+    from study.memory import _libc, limit_heap_growth, release_free_memory
+
+    assert limit_heap_growth()
+    libc = _libc()
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = [libc.malloc(1 << 20) for _ in range(96)]  # 96 x 1 MiB, under the mmap threshold
+    for b in blocks:
+        ctypes.memset(b, 1, 1 << 20)
+    touched = _rss_mb()
+    for b in reversed(blocks):
+        libc.free(b)
+    kept = _rss_mb()
+    release_free_memory()
+    trimmed = _rss_mb()
+    assert kept > touched - 16, (touched, kept)  # glibc's fixed 128 KiB trim gave it all back
+    assert trimmed < kept - 64, (kept, trimmed)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
