@@ -12,8 +12,8 @@ LEGEND = {
     "its timed blocks, default precision",
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
-    "ray_overhead_pct": "% a reused Ray worker's trial (row to row) takes beyond the same "
-    "trial in plain processes, mean of each (2 reused trials, 4 plain runs)",
+    "ray_overhead_pct": "% a reused Ray worker's trial (end to end) takes beyond the same "
+    "trial in plain processes, mean of each (3 reused; 2 plain right before, 2 right after)",
     "peak_rss_mb": "peak RSS of one trial process (MiB), largest of the measured configs",
     "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
 }
@@ -190,7 +190,7 @@ def _ray(r: dict[str, Any]) -> None:
     print(
         f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "
         f"Tune, worker start, imports); per reused trial: {walls} s wall against {plain} s in "
-        f"plain processes (two runs each, before and after the Ray part): mean vs mean "
+        f"plain processes (two right before the Ray part, two right after): mean vs mean "
         f"{r['mean_overhead_pct']:+.1f}% (fastest vs fastest {r['overhead_pct']:+.1f}%, which "
         f"favours the side with more runs); {r['reused_between_trials_s']:.1f} s between trials"
     )
