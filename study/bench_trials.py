@@ -103,10 +103,9 @@ def child_main() -> None:
     print(json.dumps({**{k: runs[0][k] for k in keep}, "import_s": imports, "repeats": again}))
 
 
-def precision_pair(config: TrialConfig, repeat: str = "") -> dict[str, Any]:
-    """The same trial and seed in fp32 and in bf16; their dev metrics and the largest gap.
-    The `repeat` precision runs twice in its process (the second: a reused worker's trial)."""
-    runs = {p: child_trial(config.replace(precision=p), 2 if p == repeat else 1) for p in PAIR}
+def precision_pair(config: TrialConfig) -> dict[str, Any]:
+    """The same trial and seed in fp32 and in bf16; their dev metrics and the largest gap."""
+    runs = {p: child_trial(config.replace(precision=p)) for p in PAIR}
     diffs = {k: abs(runs["fp32"][k] - runs["bf16"][k]) for k in SCORES}
     return {
         "config": config.to_dict(),
@@ -142,7 +141,8 @@ def ray_trials(
     start and imports). The others run in that worker, reused: the wall time from one trial's
     end to the next's (run_trial's ended_unix) is one trial's cost in a running study.
     `inprocess_s` holds the seconds of the same trial in one plain process (child_trial with
-    repeats). The overhead compares the means: the fastest of each, reported beside it, favours the side with more runs.
+    repeats). The overhead compares the means: the fastest of each, reported beside it,
+    favours the side with more runs.
     """
     job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
     proc = subprocess.run(
