@@ -28,11 +28,12 @@ def test_heaps_keep_freed_blocks_until_the_explicit_trim():
     (the next step reuses them instead of faulting pages in again), and release_free_memory,
     called after each pass, gives them back."""
     import ctypes
+    import ctypes.util
 
-    from study.memory import _libc, limit_heap_growth, release_free_memory
+    from study.memory import limit_heap_growth, release_free_memory
 
     assert limit_heap_growth()
-    libc = _libc()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))  # its own handle: study.memory's is shared
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
     blocks = [libc.malloc(1 << 20) for _ in range(96)]  # 96 x 1 MiB, under the mmap threshold
@@ -49,5 +50,8 @@ def test_heaps_keep_freed_blocks_until_the_explicit_trim():
 
 
 def _rss_mb() -> float:
+    """Resident memory now (VmHWM, which peak_rss_mb reads, only ever grows)."""
+    import os
+
     with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096 / 2**20
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
