@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 import torch
 
 
 def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def thread_nice() -> int | None:
+    """The calling thread's nice value (Linux keeps one per thread; trials record their training
+    thread's, since Ray lowers its workers' priority unless told not to), or None without one."""
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
 
 
 def gpu_name(device: torch.device) -> str | None:

@@ -48,7 +48,14 @@ from study.config import TASKS, TrialConfig
 from study.dataset import task_data
 from study.errors import ConfigError, UserError
 from study.evaluate import evaluate
-from study.hardware import autocast, gpu_name, pick_device, resolve_precision, set_threads
+from study.hardware import (
+    autocast,
+    gpu_name,
+    pick_device,
+    resolve_precision,
+    set_threads,
+    thread_nice,
+)
 from study.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
 from study.merge_stage1 import (
     adapter_path,
@@ -185,6 +192,7 @@ def run_merge_trial(
         "started_unix": started_unix,
         "ended_unix": time.time(),
         "cpu_seconds": time.process_time() - cpu_start,
+        "nice": thread_nice(),
         "epochs_run": 1,
         "history": [row],
         "precision": precision,

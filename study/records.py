@@ -53,6 +53,7 @@ def trial_row(
         "started_unix": extra.get("started_unix"),
         "ended_unix": extra.get("ended_unix"),
         "cpu_seconds": extra.get("cpu_seconds"),
+        "nice": extra.get("nice"),
         "node_id": result.get("node_id"),
         "worker_pid": result.get("worker_pid"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

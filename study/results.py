@@ -10,8 +10,9 @@ A row of trials.jsonl:
     trained_params (block-0 parameter names, Figure 1), precision, peak_rss_mb (of the trial's
     process; null when stopped early), device (cpu | cuda), gpu (its name on CUDA), peak_gpu_mb
     (torch's peak allocation; null on CPU), started_unix and ended_unix (the trial's wall-clock
-    span, seconds since the epoch; null when stopped early), node_id, worker_pid (the process that ran it), finished_at
-    (ISO time).
+    span, seconds since the epoch; null when stopped early), cpu_seconds and nice (the training
+    thread's nice value; null when stopped early), node_id, worker_pid (the process that ran
+    it), finished_at (ISO time).
 
 Rows are appended with one write() of a whole line plus fsync, so a crash leaves a line whole
 or absent; a torn tail from a crash mid-write is cut off before the next append.

@@ -32,7 +32,14 @@ from study.dataset import task_data
 from study.errors import NonFiniteLossError, TrialStopped
 from study.evaluate import evaluate
 from study.fast_dropout import route_attention, use_fast_dropout
-from study.hardware import autocast, gpu_name, pick_device, resolve_precision, set_threads
+from study.hardware import (
+    autocast,
+    gpu_name,
+    pick_device,
+    resolve_precision,
+    set_threads,
+    thread_nice,
+)
 from study.memory import (
     limit_heap_growth,
     peak_gpu_mb,
@@ -175,6 +182,7 @@ def run_trial(
         "started_unix": started_unix,  # wall clock: which trials ran at the same time
         "ended_unix": time.time(),
         "cpu_seconds": time.process_time() - cpu_start,  # all threads of this process
+        "nice": thread_nice(),  # the training thread's priority (a Ray worker's too)
         "epochs_run": len(history),
         "history": history,
         "precision": precision,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -87,6 +88,7 @@ def test_trial_metadata(smoke_runs):
     assert "attention.self.query.lora_A" in first["trained_params"]
     assert 0.0 < first["params_pct"] < 5.0
     assert first["adapter_dir"] == str(run_dir.resolve())
+    assert first["nice"] == os.getpriority(os.PRIO_PROCESS, 0)  # run here: this thread's
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["r"] == config.r and saved["scale"] == "smoke"
     assert (run_dir / "checkpoint" / "heads.safetensors").is_file()
