@@ -173,10 +173,13 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             _say("the same trial twice in one plain process, right before the Ray part")
             same = config.replace(precision=default_precision)
             before = [r["seconds"] for r in child_trial(same, 2)["repeats"]]
-            _say(f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker)")
+            _say(
+                f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "
+                "each followed by a run in a warm plain process"
+            )
             from study.bench_trials import ray_trials
 
-            ray = _guarded(ray_trials, plan.study_dir, "cpu", before, RAY_SAMPLES)
+            ray = _guarded(ray_trials, plan.study_dir, "cpu", before, RAY_SAMPLES, True)
             if "error" not in ray:
                 _say("the same trial twice more in one plain process, right after the Ray part")
                 from study.bench_trials import ray_overhead
@@ -204,7 +207,7 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "flops_peak_fraction": _paired_or_start(steps["methods"]["lora_qkv_r16"][p]),
         "full_over_lora_step": steps["ratios"][p]["full_over_lora"],
         "dora_over_lora_step": steps["ratios"][p]["dora_over_lora"],
-        "ray_overhead_pct": ray["mean_overhead_pct"] if ray else None,
+        "ray_overhead_pct": _ray_overhead(ray),
         "peak_rss_mb": max(
             [*result["memory"]["peak_rss_mb"].values()]
             + [*result["memory"].get("largest_peak_rss_mb", {}).values()]
@@ -223,6 +226,14 @@ def _paired_or_start(row: dict[str, float]) -> float:
     """Achieved / peak FLOP/s against the peak read beside the LoRA blocks (bench_steps), else
     against the run's opening peak (a quick or older run)."""
     return row.get("paired_peak_fraction", row["peak_fraction"])
+
+
+def _ray_overhead(ray: dict[str, Any] | None) -> float | None:
+    """Interleaved plain runs where the run has them (the same minutes as the Ray trials),
+    else the plain runs right before and after the Ray part (older results)."""
+    if ray is None:
+        return None
+    return ray.get("interleaved_overhead_pct", ray["mean_overhead_pct"])
 
 
 def _meta(quick: bool) -> dict[str, Any]:

@@ -22,6 +22,7 @@ AGREE = 0.01  # fp32 and bf16 dev metrics must agree within this
 PAIR = ("fp32", "bf16")
 _CHILD = "import study.bench_trials as b; b.child_main()"
 _RAY_CHILD = "import study.bench_trials as b; b.ray_child_main()"
+_PLAIN_SERVER = "import study.bench_trials as b; b.plain_server_main()"
 
 
 def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - StudyPlan
@@ -131,7 +132,7 @@ def time_split_shares(trial: dict[str, Any]) -> dict[str, Any]:
 
 
 def ray_trials(
-    out_dir: Path, scale: str, inprocess_s: list[float], samples: int = 3
+    out_dir: Path, scale: str, inprocess_s: list[float], samples: int = 3, interleave: bool = False
 ) -> dict[str, Any]:
     """`samples` runs of the same trial (study smoke's first point, one at a time) through
     study.tune.execute in a fresh driver process, as `python -m study run` would; ray.init is
@@ -143,8 +144,13 @@ def ray_trials(
     `inprocess_s` holds the seconds of the same trial in one plain process (child_trial with
     repeats). The overhead compares the means: the fastest of each, reported beside it,
     favours the side with more runs.
+
+    With interleave, a warm plain process runs the same trial after each Ray trial while the
+    study waits (a Tune callback blocks the driver; the Ray worker idles): the two sides then
+    share the same minutes of this drifting machine. The first plain run warms that process,
+    as the first Ray trial warms the worker; neither counts.
     """
-    job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
+    job = {"out_dir": str(out_dir), "scale": scale, "samples": samples, "interleave": interleave}
     proc = subprocess.run(
         [sys.executable, "-c", _RAY_CHILD],
         input=json.dumps(job),
@@ -178,7 +184,13 @@ def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
     ends = [t.get("ended_unix") for t in trials]
     if any(e is None for e in ends):
         ends = [t["finished_s"] for t in trials]
-    gaps = [b - a for a, b in zip(ends, ends[1:], strict=False)]  # end to end: one reused trial
+    stamped = ends[0] == trials[0].get("ended_unix")
+    # end to end: one reused trial, less the plain runs the study waited for in between
+    blocked = r.get("interleaved", []) if stamped else []
+    gaps = [
+        b - a - sum(p["end_unix"] - p["start_unix"] for p in blocked if a <= p["start_unix"] < b)
+        for a, b in zip(ends, ends[1:], strict=False)
+    ]
     inside = [t["seconds"] for t in trials[1:]]
     fastest, plain = min(gaps), min(inprocess_s)
     return {
@@ -191,7 +203,62 @@ def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
         "worker_loop_over_inprocess": min(inside) / plain,
         "mean_overhead_pct": 100.0 * (fmean(gaps) / fmean(inprocess_s) - 1.0),
         "overhead_pct": 100.0 * (fastest / plain - 1.0),
+        **_interleaved(blocked[1:], gaps),  # the first plain run only warmed its process
     }
+
+
+def _interleaved(runs: list[dict[str, Any]], gaps: list[float]) -> dict[str, Any]:
+    if not runs:
+        return {}
+    plain = [p["seconds"] for p in runs]
+    return {
+        "interleaved_plain_s": plain,
+        "interleaved_overhead_pct": 100.0 * (fmean(gaps) / fmean(plain) - 1.0),
+    }
+
+
+class PlainServer:
+    """A warm plain process that runs the trial on demand (plain_server_main)."""
+
+    def __init__(self, config: TrialConfig, run_dir: Path) -> None:
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+        self.run_dir = run_dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PLAIN_SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self._send(json.dumps(config.to_dict()))
+
+    def _send(self, line: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        for out in self.proc.stdout:  # skip anything else the trial prints
+            if out.startswith("RESULT "):
+                return json.loads(out[len("RESULT ") :])
+        raise RuntimeError("the plain benchmark process ended early")
+
+    def run(self) -> float:
+        return self._send(str(self.run_dir))["seconds"]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def plain_server_main() -> None:
+    """Child side of PlainServer: the config on the first line, then a run folder per trial."""
+    from study.trial import run_trial
+
+    config = TrialConfig.from_dict(json.loads(sys.stdin.readline()))
+    print("RESULT {}", flush=True)
+    for line in sys.stdin:
+        seconds = run_trial(config, run_dir=line.strip())["seconds"]
+        print("RESULT " + json.dumps({"seconds": seconds}), flush=True)
 
 
 def ray_child_main() -> None:
@@ -213,8 +280,19 @@ def ray_child_main() -> None:
     t0 = time.perf_counter()
     ray.shutdown()
     shutdown_s = time.perf_counter() - t0
+    callbacks = ()
+    if job.get("interleave"):  # plain runs between the Ray trials
+        server = PlainServer(first_trial_config(plan), Path(job["out_dir"]) / "plain-run")
+        from study.bench_between import BETWEEN, PlainBetweenTrials
+
+        BETWEEN.update(server=server, runs=[])
+        callbacks = (PlainBetweenTrials(),)
     t0, began_unix = time.perf_counter(), time.time()
-    tune.execute(plan)
+    try:
+        tune.execute(plan, callbacks)
+    finally:
+        if callbacks:
+            server.close()
     wall = time.perf_counter() - t0
     trials = [
         {
@@ -240,6 +318,7 @@ def ray_child_main() -> None:
         "ray_shutdown_s": shutdown_s,
         "wall_s": wall,
         "trials": trials,
+        "interleaved": BETWEEN["runs"] if callbacks else [],
     }
     print(json.dumps(out))
 

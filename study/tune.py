@@ -357,8 +357,9 @@ def _trainable(plan: StudyPlan, stage1: dict[str, Any] | None = None) -> Any:
     return tune.with_resources(PeftTrial, resources)
 
 
-def execute(plan: StudyPlan) -> None:
-    """Run (or resume) the study until it has plan.samples trials."""
+def execute(plan: StudyPlan, callbacks: tuple[tune.Callback, ...] = ()) -> None:
+    """Run (or resume) the study until it has plan.samples trials; `callbacks` join the
+    study's own in a new (not resumed) study."""
     from model.checkpoint import library_versions
     from model.encoder import weights_sha256
 
@@ -389,13 +390,15 @@ def execute(plan: StudyPlan) -> None:
                 resume_errored=False,
             )
         else:
-            tuner = _new_tuner(plan, stage1)
+            tuner = _new_tuner(plan, stage1, callbacks)
         tuner.fit()
     finally:
         ray.shutdown()
 
 
-def _new_tuner(plan: StudyPlan, stage1: dict[str, Any] | None) -> tune.Tuner:
+def _new_tuner(
+    plan: StudyPlan, stage1: dict[str, Any] | None, callbacks: tuple[tune.Callback, ...] = ()
+) -> tune.Tuner:
     single = len(plan.metrics) == 1
     return tune.Tuner(
         _trainable(plan, stage1),
@@ -417,7 +420,7 @@ def _new_tuner(plan: StudyPlan, stage1: dict[str, Any] | None) -> tune.Tuner:
             name=plan.spec.name,
             storage_path=plan.storage,
             failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=[StudyRecorder(plan)],
+            callbacks=[StudyRecorder(plan), *callbacks],
             verbose=0,
         ),
     )

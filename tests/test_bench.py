@@ -155,14 +155,25 @@ def _row(trial_id, status, epochs_run, overall, epochs=4, history=None):
 
 @pytest.mark.slow
 def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp_path):
-    """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray)."""
+    """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray), with a
+    plain run of the same trial after each Ray trial while the study waits."""
     from study.bench_trials import ray_trials
 
-    r = ray_trials(tmp_path / "smoke", "smoke", [1.0, 2.0])
+    r = ray_trials(tmp_path / "smoke", "smoke", [1.0, 2.0], interleave=True)
     assert len(r["trials"]) == 3 and {t["status"] for t in r["trials"]} == {"completed"}
     assert r["workers"] == 1 and len({str(t["params"]) for t in r["trials"]}) == 1
     gaps = r["reused_trial_wall_s"]
     assert len(gaps) == 2 and all(g > 0 for g in gaps)
+    plain, ends = r["interleaved"], [t["ended_unix"] for t in r["trials"]]
+    assert len(plain) == 3 and all(p["seconds"] > 0 for p in plain)
+    for i, p in enumerate(plain):  # each ran after a Ray trial ended and before the next began
+        assert ends[i] <= p["start_unix"] < p["end_unix"]
+        if i + 1 < len(ends):
+            assert p["end_unix"] < ends[i + 1] - r["trials"][i + 1]["seconds"] + 1.0
+            assert gaps[i] == pytest.approx(
+                ends[i + 1] - ends[i] - (p["end_unix"] - p["start_unix"])
+            )
+    assert r["interleaved_plain_s"] == [p["seconds"] for p in plain[1:]]  # the first warms up
     assert r["overhead_pct"] == pytest.approx(100 * (min(gaps) / 1.0 - 1))
     assert r["ray_init_s"] > 0 and r["first_trial_startup_s"] > 0
     assert all(t["peak_rss_mb"] > 100 for t in r["trials"])
@@ -188,6 +199,25 @@ def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
     ]
     r = ray_overhead({"trials": stamped}, [21.0, 20.0, 23.0, 20.0])
     assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
+    assert "interleaved_overhead_pct" not in r
+    # plain runs the study waited for between trials leave the gaps; the first only warms up
+    ends = [t["ended_unix"] for t in stamped]
+    runs = [
+        {"start_unix": e + 0.1, "end_unix": e + 0.1 + s, "seconds": s}
+        for e, s in zip(ends, (30.0, 20.0, 20.5), strict=True)
+    ]
+    spaced = [
+        {**t, "ended_unix": t["ended_unix"] + sum(p["seconds"] for p in runs[:i])}
+        for i, t in enumerate(stamped)
+    ]
+    runs = [  # the same runs, placed after the spaced trials' ends
+        {**p, "start_unix": t["ended_unix"] + 0.1, "end_unix": t["ended_unix"] + 0.1 + p["seconds"]}
+        for p, t in zip(runs, spaced, strict=True)
+    ]
+    r = ray_overhead({"trials": spaced, "interleaved": runs}, [21.0, 20.0, 23.0, 20.0])
+    assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
+    assert r["interleaved_plain_s"] == [20.0, 20.5]
+    assert r["interleaved_overhead_pct"] == pytest.approx(100 * (22.1 / 20.25 - 1))
 
 
 def test_asha_savings_counts_epochs_and_checks_the_best():
