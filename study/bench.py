@@ -207,7 +207,7 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "flops_peak_fraction": _paired_or_start(steps["methods"]["lora_qkv_r16"][p]),
         "full_over_lora_step": steps["ratios"][p]["full_over_lora"],
         "dora_over_lora_step": steps["ratios"][p]["dora_over_lora"],
-        "ray_overhead_pct": _ray_overhead(ray),
+        "ray_overhead_pct": ray["mean_overhead_pct"] if ray else None,
         "peak_rss_mb": max(
             [*result["memory"]["peak_rss_mb"].values()]
             + [*result["memory"].get("largest_peak_rss_mb", {}).values()]
@@ -226,14 +226,6 @@ def _paired_or_start(row: dict[str, float]) -> float:
     """Achieved / peak FLOP/s against the peak read beside the LoRA blocks (bench_steps), else
     against the run's opening peak (a quick or older run)."""
     return row.get("paired_peak_fraction", row["peak_fraction"])
-
-
-def _ray_overhead(ray: dict[str, Any] | None) -> float | None:
-    """Interleaved plain runs where the run has them (the same minutes as the Ray trials),
-    else the plain runs right before and after the Ray part (older results)."""
-    if ray is None:
-        return None
-    return ray.get("interleaved_overhead_pct", ray["mean_overhead_pct"])
 
 
 def _meta(quick: bool) -> dict[str, Any]:

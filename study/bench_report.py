@@ -13,7 +13,7 @@ LEGEND = {
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
     "ray_overhead_pct": "% a reused Ray worker's trial (end to end) takes beyond the same "
-    "trial in a warm plain process run right after each (3 each, means; the cluster idles then)",
+    "trial in plain processes, mean of each (3 reused; 2 plain right before, 2 right after)",
     "peak_rss_mb": "peak RSS of one trial process (MiB), largest of the measured configs",
     "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
 }
@@ -199,8 +199,8 @@ def _ray(r: dict[str, Any]) -> None:
         print(
             f"  interleaved: the same trial in a warm plain process right after each reused Ray "
             f"trial, while the study waited: {between} s; mean vs mean "
-            f"{r['interleaved_overhead_pct']:+.1f}% (the target; the local cluster idles during "
-            "the plain runs, the runs above had none)"
+            f"{r['interleaved_overhead_pct']:+.1f}% (with the local cluster up and idle; the "
+            "target compares with the runs above, which had no cluster)"
         )
 
 
