@@ -25,6 +25,11 @@ _RAY_CHILD = "import study.bench_trials as b; b.ray_child_main()"
 _PLAIN_SERVER = "import study.bench_trials as b; b.plain_server_main()"
 
 
+def _child_env(**extra: str) -> dict[str, str]:
+    """The environment of the bench's child processes: quiet tokenizers and warnings."""
+    return {**extra, **os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+
+
 def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - StudyPlan
     """The StudyPlan of `python -m study run smoke --scale SCALE --samples N --out OUT_DIR`
     (for N > 1 without ASHA)."""
@@ -72,13 +77,12 @@ def child_trial(config: TrialConfig, repeats: int = 1) -> dict[str, Any]:
     seconds, peak RSS and overall are in `repeats`."""
     with tempfile.TemporaryDirectory(prefix="peft-bench-") as tmp:
         job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run"), "repeats": repeats}
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD],
             input=json.dumps(job),
             capture_output=True,
             text=True,
-            env=env,
+            env=_child_env(),
             check=False,
         )
     if proc.returncode != 0:
@@ -157,12 +161,7 @@ def ray_trials(
         capture_output=True,
         text=True,
         # a fresh local cluster, as `python -m study run` starts it (token auth on)
-        env={
-            "RAY_AUTH_MODE": "token",
-            **os.environ,
-            "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONWARNINGS": "ignore",
-        },
+        env=_child_env(RAY_AUTH_MODE="token"),  # the caller's RAY_AUTH_MODE wins
         check=False,
     )
     if proc.returncode != 0:
@@ -181,10 +180,8 @@ def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
     machine does not fall on one side only)."""
     trials = r["trials"]
     # run_trial's own end stamps where every row has one, else finished_s (seconds into the study)
-    ends = [t.get("ended_unix") for t in trials]
-    if any(e is None for e in ends):
-        ends = [t["finished_s"] for t in trials]
-    stamped = ends[0] == trials[0].get("ended_unix")
+    stamped = all(t.get("ended_unix") is not None for t in trials)
+    ends = [t["ended_unix"] if stamped else t["finished_s"] for t in trials]
     # end to end: one reused trial, less the plain runs the study waited for in between
     blocked = r.get("interleaved", []) if stamped else []
     gaps = [
@@ -221,7 +218,6 @@ class PlainServer:
     """A warm plain process that runs the trial on demand (plain_server_main)."""
 
     def __init__(self, config: TrialConfig, run_dir: Path) -> None:
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
         self.run_dir = run_dir
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _PLAIN_SERVER],
@@ -229,7 +225,7 @@ class PlainServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=env,
+            env=_child_env(),
         )
         self._send(json.dumps(config.to_dict()))
 
