@@ -24,7 +24,7 @@ from typing import Any
 from study.bench_report import print_report
 
 # runs of the trial under Ray Tune: the first pays the study's start, the rest reuse its worker
-RAY_SAMPLES = 4
+RAY_SAMPLES = 5
 
 TARGETS = {  # name: (comparison, threshold); what each means is in print_report's legend
     "throughput_over_trainer_grouped": (">=", 2.0),
@@ -168,24 +168,13 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
 
             result["peer"] = _guarded(peer_table, base, train["sst"], default_precision)
             save(result)
-            # Plain runs right before and right after the Ray part: this shared machine drifts
-            # by 10% within minutes, so the plain side brackets the Ray side in time.
-            _say("the same trial twice in one plain process, right before the Ray part")
-            same = config.replace(precision=default_precision)
-            before = [r["seconds"] for r in child_trial(same, 2)["repeats"]]
             _say(
                 f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "
-                "each followed by a run in a warm plain process"
+                "each followed by a run in a warm plain process while Ray's processes are stopped"
             )
             from study.bench_trials import ray_trials
 
-            ray = _guarded(ray_trials, plan.study_dir, "cpu", before, RAY_SAMPLES, True)
-            if "error" not in ray:
-                _say("the same trial twice more in one plain process, right after the Ray part")
-                from study.bench_trials import ray_overhead
-
-                after = [r["seconds"] for r in child_trial(same, 2)["repeats"]]
-                ray = ray_overhead(ray, before + after)
+            ray = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES, True)
             result["ray"] = ray
     result["targets"] = targets(result)
     result["meta"]["wall_s"] = time.perf_counter() - t_start

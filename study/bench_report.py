@@ -13,7 +13,7 @@ LEGEND = {
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
     "ray_overhead_pct": "% a reused Ray worker's trial (end to end) takes beyond the same "
-    "trial in plain processes, mean of each (3 reused; 2 plain right before, 2 right after)",
+    "trial in a plain process run after each, Ray's processes stopped meanwhile (mean of 4 each)",
     "peak_rss_mb": "peak RSS of one trial process (MiB), largest of the measured configs",
     "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
 }
@@ -187,21 +187,18 @@ def _ray(r: dict[str, Any]) -> None:
     )
     walls = ", ".join(f"{g:.1f}" for g in r["reused_trial_wall_s"])
     plain = ", ".join(f"{t:.1f}" for t in r["inprocess_s"])
+    where = (
+        "in a warm plain process right after each Ray trial, while the study waited and Ray's "
+        "other processes were stopped"
+        if r.get("plain_between_trials")
+        else "in plain processes"
+    )
     print(
         f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "
-        f"Tune, worker start, imports); per reused trial: {walls} s wall against {plain} s in "
-        f"plain processes (two right before the Ray part, two right after): mean vs mean "
-        f"{r['mean_overhead_pct']:+.1f}% (fastest vs fastest {r['overhead_pct']:+.1f}%, which "
-        f"favours the side with more runs); {r['reused_between_trials_s']:.1f} s between trials"
+        f"Tune, worker start, imports); per reused trial: {walls} s wall against {plain} s "
+        f"{where}: mean vs mean {r['mean_overhead_pct']:+.1f}% (fastest vs fastest "
+        f"{r['overhead_pct']:+.1f}%); {r['reused_between_trials_s']:.1f} s between trials"
     )
-    if "interleaved_plain_s" in r:
-        between = ", ".join(f"{t:.1f}" for t in r["interleaved_plain_s"])
-        print(
-            f"  interleaved: the same trial in a warm plain process right after each reused Ray "
-            f"trial, while the study waited: {between} s; mean vs mean "
-            f"{r['interleaved_overhead_pct']:+.1f}% (with the local cluster up and idle; the "
-            "target compares with the runs above, which had no cluster)"
-        )
 
 
 def _asha(a: dict[str, Any]) -> None:

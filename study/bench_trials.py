@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -136,7 +137,11 @@ def time_split_shares(trial: dict[str, Any]) -> dict[str, Any]:
 
 
 def ray_trials(
-    out_dir: Path, scale: str, inprocess_s: list[float], samples: int = 3, interleave: bool = False
+    out_dir: Path,
+    scale: str,
+    samples: int = 3,
+    interleave: bool = True,
+    inprocess_s: Sequence[float] = (),
 ) -> dict[str, Any]:
     """`samples` runs of the same trial (study smoke's first point, one at a time) through
     study.tune.execute in a fresh driver process, as `python -m study run` would; ray.init is
@@ -145,14 +150,15 @@ def ray_trials(
     The first trial pays the study's start (ray.init inside execute, Tune's setup, the worker's
     start and imports). The others run in that worker, reused: the wall time from one trial's
     end to the next's (run_trial's ended_unix) is one trial's cost in a running study.
-    `inprocess_s` holds the seconds of the same trial in one plain process (child_trial with
-    repeats). The overhead compares the means: the fastest of each, reported beside it,
-    favours the side with more runs.
 
     With interleave, a warm plain process runs the same trial after each Ray trial while the
-    study waits (a Tune callback blocks the driver; the Ray worker idles): the two sides then
-    share the same minutes of this drifting machine. The first plain run warms that process,
-    as the first Ray trial warms the worker; neither counts.
+    study waits (a Tune callback blocks the driver) and Ray's other processes are stopped
+    (bench_between): the plain side is the same work without a cluster at work, and both
+    sides share the same minutes of this drifting machine. The first plain run warms its
+    process, as the first Ray trial warms the worker; neither counts. Without interleave the
+    comparison is with `inprocess_s`, the same trial's seconds in plain runs made elsewhere.
+    The overhead compares the means: the fastest of each, reported beside it, favours the side
+    with more runs.
     """
     job = {"out_dir": str(out_dir), "scale": scale, "samples": samples, "interleave": interleave}
     proc = subprocess.run(
@@ -174,10 +180,9 @@ def ray_trials(
     return ray_overhead(r, inprocess_s)
 
 
-def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
-    """ray_trials' result `r` against the same trial's in-process seconds `inprocess_s`
-    (the bench takes them before and right after the Ray part, so a slow spell of this shared
-    machine does not fall on one side only)."""
+def ray_overhead(r: dict[str, Any], inprocess_s: Sequence[float] = ()) -> dict[str, Any]:
+    """ray_trials' result `r` against plain runs of the same trial: those it interleaved, or
+    else `inprocess_s` (plain runs made around it)."""
     trials = r["trials"]
     # run_trial's own end stamps where every row has one, else finished_s (seconds into the study)
     stamped = all(t.get("ended_unix") is not None for t in trials)
@@ -189,28 +194,21 @@ def ray_overhead(r: dict[str, Any], inprocess_s: list[float]) -> dict[str, Any]:
         for a, b in zip(ends, ends[1:], strict=False)
     ]
     inside = [t["seconds"] for t in trials[1:]]
-    fastest, plain = min(gaps), min(inprocess_s)
+    # the first plain run only warmed its process
+    plain = [p["seconds"] for p in blocked[1:]] if blocked else list(inprocess_s)
+    if not plain:
+        raise ValueError("ray_overhead: no plain runs to compare with")
     return {
         **r,
-        "inprocess_s": inprocess_s,
+        "inprocess_s": plain,
+        "plain_between_trials": bool(blocked),
         "workers": len({t["worker_pid"] for t in trials}),
         "first_trial_startup_s": trials[0]["finished_s"] - trials[0]["seconds"],
         "reused_trial_wall_s": gaps,
         "reused_between_trials_s": fmean(g - i for g, i in zip(gaps, inside, strict=True)),
-        "worker_loop_over_inprocess": min(inside) / plain,
-        "mean_overhead_pct": 100.0 * (fmean(gaps) / fmean(inprocess_s) - 1.0),
-        "overhead_pct": 100.0 * (fastest / plain - 1.0),
-        **_interleaved(blocked[1:], gaps),  # the first plain run only warmed its process
-    }
-
-
-def _interleaved(runs: list[dict[str, Any]], gaps: list[float]) -> dict[str, Any]:
-    if not runs:
-        return {}
-    plain = [p["seconds"] for p in runs]
-    return {
-        "interleaved_plain_s": plain,
-        "interleaved_overhead_pct": 100.0 * (fmean(gaps) / fmean(plain) - 1.0),
+        "worker_loop_over_inprocess": min(inside) / min(plain),
+        "mean_overhead_pct": 100.0 * (fmean(gaps) / fmean(plain) - 1.0),
+        "overhead_pct": 100.0 * (min(gaps) / min(plain) - 1.0),
     }
 
 

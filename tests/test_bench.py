@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -156,16 +157,18 @@ def _row(trial_id, status, epochs_run, overall, epochs=4, history=None):
 @pytest.mark.slow
 def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp_path):
     """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray), with a
-    plain run of the same trial after each Ray trial while the study waits."""
+    plain run of the same trial after each Ray trial while the study waits, Ray stopped."""
     from study.bench_trials import ray_trials
 
-    r = ray_trials(tmp_path / "smoke", "smoke", [1.0, 2.0], interleave=True)
+    r = ray_trials(tmp_path / "smoke", "smoke", samples=3)
     assert len(r["trials"]) == 3 and {t["status"] for t in r["trials"]} == {"completed"}
     assert r["workers"] == 1 and len({str(t["params"]) for t in r["trials"]}) == 1
     gaps = r["reused_trial_wall_s"]
     assert len(gaps) == 2 and all(g > 0 for g in gaps)
     plain, ends = r["interleaved"], [t["ended_unix"] for t in r["trials"]]
     assert len(plain) == 3 and all(p["seconds"] > 0 for p in plain)
+    # GCS, raylet, the dashboard and its modules, agents and the worker: all stopped, all back
+    assert all(p["frozen"] >= 5 for p in plain)
     for i, p in enumerate(plain):  # each ran after a Ray trial ended and before the next began
         assert ends[i] <= p["start_unix"] < p["end_unix"]
         if i + 1 < len(ends):
@@ -173,13 +176,47 @@ def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp
             assert gaps[i] == pytest.approx(
                 ends[i + 1] - ends[i] - (p["end_unix"] - p["start_unix"])
             )
-    assert r["interleaved_plain_s"] == [p["seconds"] for p in plain[1:]]  # the first warms up
-    assert r["overhead_pct"] == pytest.approx(100 * (min(gaps) / 1.0 - 1))
+    assert r["plain_between_trials"]
+    assert r["inprocess_s"] == [p["seconds"] for p in plain[1:]]  # the first warms up
+    assert r["overhead_pct"] == pytest.approx(100 * (min(gaps) / min(r["inprocess_s"]) - 1))
     assert r["ray_init_s"] > 0 and r["first_trial_startup_s"] > 0
     assert all(t["peak_rss_mb"] > 100 for t in r["trials"])
 
 
-def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
+def _stopped(pid: int, expect: bool) -> bool:
+    """Whether process `pid` is stopped, waiting up to 5 s for it to become `expect` (a signal
+    takes effect when its process next runs)."""
+    import psutil
+
+    deadline = time.monotonic() + 5.0
+    while True:
+        stopped = psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        if stopped == expect or time.monotonic() > deadline:
+            return stopped
+        time.sleep(0.02)
+
+
+def test_freeze_cluster_stops_the_drivers_children_but_the_plain_process():
+    from study.bench_between import freeze_cluster, thaw
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    ray_like, plain = subprocess.Popen(sleep), subprocess.Popen(sleep)
+    try:
+        frozen = freeze_cluster(plain.pid)
+        try:
+            assert ray_like.pid in {p.pid for p in frozen}
+            assert plain.pid not in {p.pid for p in frozen}
+            assert _stopped(ray_like.pid, True) and not _stopped(plain.pid, False)
+        finally:
+            thaw(frozen)
+        assert not _stopped(ray_like.pid, False)
+    finally:
+        for proc in (ray_like, plain):
+            proc.kill()
+            proc.wait()
+
+
+def test_ray_overhead_compares_reused_trials_with_every_plain_run():
     from study.bench_trials import ray_overhead
 
     trials = [  # the first row also pays the study's start; the others are reused trials
@@ -193,14 +230,17 @@ def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
     assert r["overhead_pct"] == pytest.approx(10.0)  # 22 / 20, fastest of each
     assert r["mean_overhead_pct"] == pytest.approx(100 * (22.5 / 21.0 - 1))
     assert r["reused_between_trials_s"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+    assert not r["plain_between_trials"]
+    with pytest.raises(ValueError, match="no plain runs"):
+        ray_overhead({"trials": trials})
     # run_trial's end stamps, where every row has one, time the gaps instead of the rows' landing
     stamped = [
         {**t, "ended_unix": 1000.0 + t["finished_s"] - 0.4 * i} for i, t in enumerate(trials)
     ]
     r = ray_overhead({"trials": stamped}, [21.0, 20.0, 23.0, 20.0])
     assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
-    assert "interleaved_overhead_pct" not in r
-    # plain runs the study waited for between trials leave the gaps; the first only warms up
+    # plain runs the study waited for between trials leave the gaps, and are the plain side
+    # (the first only warms up its process)
     ends = [t["ended_unix"] for t in stamped]
     runs = [
         {"start_unix": e + 0.1, "end_unix": e + 0.1 + s, "seconds": s}
@@ -214,10 +254,11 @@ def test_ray_overhead_compares_reused_trials_with_every_inprocess_run():
         {**p, "start_unix": t["ended_unix"] + 0.1, "end_unix": t["ended_unix"] + 0.1 + p["seconds"]}
         for p, t in zip(runs, spaced, strict=True)
     ]
-    r = ray_overhead({"trials": spaced, "interleaved": runs}, [21.0, 20.0, 23.0, 20.0])
+    r = ray_overhead({"trials": spaced, "interleaved": runs})
     assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
-    assert r["interleaved_plain_s"] == [20.0, 20.5]
-    assert r["interleaved_overhead_pct"] == pytest.approx(100 * (22.1 / 20.25 - 1))
+    assert r["plain_between_trials"] and r["inprocess_s"] == [20.0, 20.5]
+    assert r["mean_overhead_pct"] == pytest.approx(100 * (22.1 / 20.25 - 1))
+    assert r["overhead_pct"] == pytest.approx(100 * (21.6 / 20.0 - 1))
 
 
 def test_asha_savings_counts_epochs_and_checks_the_best():
