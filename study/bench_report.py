@@ -135,11 +135,6 @@ def _trials(result: dict[str, Any]) -> None:
             f"{r['overall']:.4f}  {r['seconds']:.1f} s  peak RSS {r['peak_rss_mb']:.0f} MiB  "
             f"imports {r['import_s']:.1f} s"
         )
-        for i, again in enumerate(r.get("repeats", [])[1:], start=2):
-            print(
-                f"    run {i} in the same process: {again['seconds']:.1f} s, overall "
-                f"{again['overall']:.4f}, peak RSS {again['peak_rss_mb']:.0f} MiB"
-            )
     verdict = "agree" if pr["agree"] else "DO NOT AGREE"
     print(f"  max |fp32 - bf16| = {pr['max_abs_diff']:.4f} -> {verdict} within {pr['tolerance']}")
     shares = "  ".join(f"{k} {v:.0%}" for k, v in tr["shares"].items())

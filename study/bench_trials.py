@@ -72,12 +72,10 @@ def quick_config() -> TrialConfig:
     )
 
 
-def child_trial(config: TrialConfig, repeats: int = 1) -> dict[str, Any]:
-    """run_trial(config, run_dir=tmp) in a fresh Python process; its metrics, imports and RSS.
-    With repeats > 1 the same process runs it again, as a reused Ray worker would: every run's
-    seconds, peak RSS and overall are in `repeats`."""
+def child_trial(config: TrialConfig) -> dict[str, Any]:
+    """run_trial(config, run_dir=tmp) in a fresh Python process; its metrics, imports and RSS."""
     with tempfile.TemporaryDirectory(prefix="peft-bench-") as tmp:
-        job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run"), "repeats": repeats}
+        job = {"config": config.to_dict(), "run_dir": str(Path(tmp) / "run")}
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD],
             input=json.dumps(job),
@@ -103,10 +101,9 @@ def child_main() -> None:
 
     imports = time.perf_counter() - t0
     config = TrialConfig.from_dict(job["config"])
-    runs = [run_trial(config, run_dir=job["run_dir"]) for _ in range(job.get("repeats", 1))]
+    metrics = run_trial(config, run_dir=job["run_dir"])
     keep = (*SCORES, "seconds", "time_split", "peak_rss_mb", "precision", "train_examples")
-    again = [{k: m[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb", "overall")} for m in runs]
-    print(json.dumps({**{k: runs[0][k] for k in keep}, "import_s": imports, "repeats": again}))
+    print(json.dumps({**{k: metrics[k] for k in keep}, "import_s": imports}))
 
 
 def precision_pair(config: TrialConfig) -> dict[str, Any]:
