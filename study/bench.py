@@ -174,7 +174,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             )
             from study.bench_trials import ray_trials
 
-            ray = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES, True)
+            ray = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES)
             result["ray"] = ray
     result["targets"] = targets(result)
     result["meta"]["wall_s"] = time.perf_counter() - t_start

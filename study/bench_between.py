@@ -1,5 +1,5 @@
 """The bench's Tune callback that runs a plain trial after each Ray trial (bench_trials.
-ray_trials with interleave). A module of its own: Tune pickles callbacks, and a class defined
+ray_trials). A module of its own: Tune pickles callbacks, and a class defined
 here pickles by reference, without the plain process it drives (held in BETWEEN)."""
 
 from __future__ import annotations

@@ -133,13 +133,7 @@ def time_split_shares(trial: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ray_trials(
-    out_dir: Path,
-    scale: str,
-    samples: int = 3,
-    interleave: bool = True,
-    inprocess_s: Sequence[float] = (),
-) -> dict[str, Any]:
+def ray_trials(out_dir: Path, scale: str, samples: int = 3) -> dict[str, Any]:
     """`samples` runs of the same trial (study smoke's first point, one at a time) through
     study.tune.execute in a fresh driver process, as `python -m study run` would; ray.init is
     timed on its own first.
@@ -148,16 +142,14 @@ def ray_trials(
     start and imports). The others run in that worker, reused: the wall time from one trial's
     end to the next's (run_trial's ended_unix) is one trial's cost in a running study.
 
-    With interleave, a warm plain process runs the same trial after each Ray trial while the
-    study waits (a Tune callback blocks the driver) and Ray's other processes are stopped
-    (bench_between): the plain side is the same work without a cluster at work, and both
-    sides share the same minutes of this drifting machine. The first plain run warms its
-    process, as the first Ray trial warms the worker; neither counts. Without interleave the
-    comparison is with `inprocess_s`, the same trial's seconds in plain runs made elsewhere.
-    The overhead compares the means: the fastest of each, reported beside it, favours the side
-    with more runs.
+    A warm plain process runs the same trial after each Ray trial while the study waits (a Tune
+    callback blocks the driver) and Ray's other processes are stopped (bench_between): the
+    plain side is the same work without a cluster at work, and both sides share the same
+    minutes of this drifting machine. The first plain run warms its process, as the first Ray
+    trial warms the worker; neither counts. The overhead compares the means: the fastest of
+    each, reported beside it, favours the side with more runs.
     """
-    job = {"out_dir": str(out_dir), "scale": scale, "samples": samples, "interleave": interleave}
+    job = {"out_dir": str(out_dir), "scale": scale, "samples": samples}
     proc = subprocess.run(
         [sys.executable, "-c", _RAY_CHILD],
         input=json.dumps(job),
@@ -174,7 +166,7 @@ def ray_trials(
     trials = r["trials"]
     if len(trials) < samples or any(t["status"] != "completed" for t in trials):
         raise RuntimeError(f"Ray benchmark: expected {samples} completed trials, got {trials}")
-    return ray_overhead(r, inprocess_s)
+    return ray_overhead(r)
 
 
 def ray_overhead(r: dict[str, Any], inprocess_s: Sequence[float] = ()) -> dict[str, Any]:
@@ -271,19 +263,15 @@ def ray_child_main() -> None:
     t0 = time.perf_counter()
     ray.shutdown()
     shutdown_s = time.perf_counter() - t0
-    callbacks = ()
-    if job.get("interleave"):  # plain runs between the Ray trials
-        server = PlainServer(first_trial_config(plan), Path(job["out_dir"]) / "plain-run")
-        from study.bench_between import BETWEEN, PlainBetweenTrials
+    from study.bench_between import BETWEEN, PlainBetweenTrials
 
-        BETWEEN.update(server=server, runs=[])
-        callbacks = (PlainBetweenTrials(),)
+    server = PlainServer(first_trial_config(plan), Path(job["out_dir"]) / "plain-run")
+    BETWEEN.update(server=server, runs=[])  # plain runs between the Ray trials
     t0, began_unix = time.perf_counter(), time.time()
     try:
-        tune.execute(plan, callbacks)
+        tune.execute(plan, (PlainBetweenTrials(),))
     finally:
-        if callbacks:
-            server.close()
+        server.close()
     wall = time.perf_counter() - t0
     trials = [
         {
@@ -309,7 +297,7 @@ def ray_child_main() -> None:
         "ray_shutdown_s": shutdown_s,
         "wall_s": wall,
         "trials": trials,
-        "interleaved": BETWEEN["runs"] if callbacks else [],
+        "interleaved": BETWEEN["runs"],
     }
     print(json.dumps(out))
 
