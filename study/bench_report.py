@@ -185,8 +185,6 @@ def _ray(r: dict[str, Any]) -> None:
     where = (
         "in a warm plain process right after each Ray trial, while the study waited and Ray's "
         "other processes were stopped"
-        if r.get("plain_between_trials")
-        else "in plain processes"
     )
     print(
         f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "

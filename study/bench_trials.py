@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -169,28 +168,24 @@ def ray_trials(out_dir: Path, scale: str, samples: int = 3) -> dict[str, Any]:
     return ray_overhead(r)
 
 
-def ray_overhead(r: dict[str, Any], inprocess_s: Sequence[float] = ()) -> dict[str, Any]:
-    """ray_trials' result `r` against plain runs of the same trial: those it interleaved, or
-    else `inprocess_s` (plain runs made around it)."""
-    trials = r["trials"]
-    # run_trial's own end stamps where every row has one, else finished_s (seconds into the study)
-    stamped = all(t.get("ended_unix") is not None for t in trials)
-    ends = [t["ended_unix"] if stamped else t["finished_s"] for t in trials]
+def ray_overhead(r: dict[str, Any]) -> dict[str, Any]:
+    """ray_trials' result `r` against the plain runs it interleaved (ray_child_main)."""
+    trials, blocked = r["trials"], r.get("interleaved", [])
+    if any(t.get("ended_unix") is None for t in trials):
+        raise ValueError("ray_overhead: a trial row has no end stamp (ended_unix)")
+    if len(blocked) < 2:  # the first plain run only warms its process
+        raise ValueError("ray_overhead: no plain runs to compare with")
+    ends = [t["ended_unix"] for t in trials]
     # end to end: one reused trial, less the plain runs the study waited for in between
-    blocked = r.get("interleaved", []) if stamped else []
     gaps = [
         b - a - sum(p["end_unix"] - p["start_unix"] for p in blocked if a <= p["start_unix"] < b)
         for a, b in zip(ends, ends[1:], strict=False)
     ]
     inside = [t["seconds"] for t in trials[1:]]
-    # the first plain run only warmed its process
-    plain = [p["seconds"] for p in blocked[1:]] if blocked else list(inprocess_s)
-    if not plain:
-        raise ValueError("ray_overhead: no plain runs to compare with")
+    plain = [p["seconds"] for p in blocked[1:]]
     return {
         **r,
         "inprocess_s": plain,
-        "plain_between_trials": bool(blocked),
         "workers": len({t["worker_pid"] for t in trials}),
         "first_trial_startup_s": trials[0]["finished_s"] - trials[0]["seconds"],
         "reused_trial_wall_s": gaps,

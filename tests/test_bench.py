@@ -176,7 +176,6 @@ def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp
             assert gaps[i] == pytest.approx(
                 ends[i + 1] - ends[i] - (p["end_unix"] - p["start_unix"])
             )
-    assert r["plain_between_trials"]
     assert r["inprocess_s"] == [p["seconds"] for p in plain[1:]]  # the first warms up
     assert r["overhead_pct"] == pytest.approx(100 * (min(gaps) / min(r["inprocess_s"]) - 1))
     assert r["ray_init_s"] > 0 and r["first_trial_startup_s"] > 0
@@ -216,49 +215,34 @@ def test_freeze_cluster_stops_the_drivers_children_but_the_plain_process():
             proc.wait()
 
 
-def test_ray_overhead_compares_reused_trials_with_every_plain_run():
+def test_ray_overhead_leaves_out_the_plain_runs_between_trials_and_compares_with_them():
     from study.bench_trials import ray_overhead
 
-    trials = [  # the first row also pays the study's start; the others are reused trials
-        {"finished_s": 30.0, "seconds": 20.0, "worker_pid": 7},
-        {"finished_s": 52.0, "seconds": 21.5, "worker_pid": 7},
-        {"finished_s": 75.0, "seconds": 22.0, "worker_pid": 7},
+    # three trials in one worker (the first also pays the study's start); after each, a plain
+    # run of 30, 20 and 20.5 s while the study waited (the first only warms its process)
+    seconds, plain_s, ends, runs, t = (20.0, 21.5, 22.0), (30.0, 20.0, 20.5), [], [], 1030.0
+    for i, (s, p) in enumerate(zip(seconds, plain_s, strict=True)):
+        t += 0 if i == 0 else 0.4 + s  # 0.4 s of Ray between one trial's end and the next's start
+        ends.append(t)
+        runs.append({"start_unix": t + 0.1, "end_unix": t + 0.1 + p, "seconds": p})
+        t += 0.1 + p
+    trials = [
+        {"ended_unix": e, "finished_s": e - 1000.0, "seconds": s, "worker_pid": 7}
+        for e, s in zip(ends, seconds, strict=True)
     ]
-    r = ray_overhead({"trials": trials}, [21.0, 20.0, 23.0, 20.0])
-    assert r["reused_trial_wall_s"] == [22.0, 23.0] and r["workers"] == 1
-    assert r["first_trial_startup_s"] == 10.0
-    assert r["overhead_pct"] == pytest.approx(10.0)  # 22 / 20, fastest of each
-    assert r["mean_overhead_pct"] == pytest.approx(100 * (22.5 / 21.0 - 1))
-    assert r["reused_between_trials_s"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
-    assert not r["plain_between_trials"]
+    r = ray_overhead({"trials": trials, "interleaved": runs})
+    assert r["reused_trial_wall_s"] == pytest.approx([22.0, 22.5])  # 0.1 + 0.4 + the trial
+    assert r["inprocess_s"] == [20.0, 20.5] and r["workers"] == 1
+    assert r["first_trial_startup_s"] == pytest.approx(10.0)
+    assert r["reused_between_trials_s"] == pytest.approx(0.5)
+    assert r["mean_overhead_pct"] == pytest.approx(100 * (22.25 / 20.25 - 1))
+    assert r["overhead_pct"] == pytest.approx(100 * (22.0 / 20.0 - 1))  # fastest of each
     with pytest.raises(ValueError, match="no plain runs"):
-        ray_overhead({"trials": trials})
-    # run_trial's end stamps, where every row has one, time the gaps instead of the rows' landing
-    stamped = [
-        {**t, "ended_unix": 1000.0 + t["finished_s"] - 0.4 * i} for i, t in enumerate(trials)
-    ]
-    r = ray_overhead({"trials": stamped}, [21.0, 20.0, 23.0, 20.0])
-    assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
-    # plain runs the study waited for between trials leave the gaps, and are the plain side
-    # (the first only warms up its process)
-    ends = [t["ended_unix"] for t in stamped]
-    runs = [
-        {"start_unix": e + 0.1, "end_unix": e + 0.1 + s, "seconds": s}
-        for e, s in zip(ends, (30.0, 20.0, 20.5), strict=True)
-    ]
-    spaced = [
-        {**t, "ended_unix": t["ended_unix"] + sum(p["seconds"] for p in runs[:i])}
-        for i, t in enumerate(stamped)
-    ]
-    runs = [  # the same runs, placed after the spaced trials' ends
-        {**p, "start_unix": t["ended_unix"] + 0.1, "end_unix": t["ended_unix"] + 0.1 + p["seconds"]}
-        for p, t in zip(runs, spaced, strict=True)
-    ]
-    r = ray_overhead({"trials": spaced, "interleaved": runs})
-    assert r["reused_trial_wall_s"] == pytest.approx([21.6, 22.6])
-    assert r["plain_between_trials"] and r["inprocess_s"] == [20.0, 20.5]
-    assert r["mean_overhead_pct"] == pytest.approx(100 * (22.1 / 20.25 - 1))
-    assert r["overhead_pct"] == pytest.approx(100 * (21.6 / 20.0 - 1))
+        ray_overhead({"trials": trials, "interleaved": runs[:1]})
+    with pytest.raises(ValueError, match="no end stamp"):
+        ray_overhead(
+            {"trials": [{**trials[0], "ended_unix": None}, *trials[1:]], "interleaved": runs}
+        )
 
 
 def test_asha_savings_counts_epochs_and_checks_the_best():
