@@ -182,14 +182,11 @@ def _ray(r: dict[str, Any]) -> None:
     )
     walls = ", ".join(f"{g:.1f}" for g in r["reused_trial_wall_s"])
     plain = ", ".join(f"{t:.1f}" for t in r["inprocess_s"])
-    where = (
-        "in a warm plain process right after each Ray trial, while the study waited and Ray's "
-        "other processes were stopped"
-    )
     print(
         f"  per study: {r['first_trial_startup_s']:.1f} s before the first trial (ray.init, "
         f"Tune, worker start, imports); per reused trial: {walls} s wall against {plain} s "
-        f"{where}: mean vs mean {r['mean_overhead_pct']:+.1f}% (fastest vs fastest "
+        "in a warm plain process right after each Ray trial, while the study waited and Ray's "
+        f"other processes were stopped: mean vs mean {r['mean_overhead_pct']:+.1f}% (fastest vs fastest "
         f"{r['overhead_pct']:+.1f}%); {r['reused_between_trials_s']:.1f} s between trials"
     )
 
