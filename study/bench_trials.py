@@ -170,19 +170,19 @@ def ray_trials(out_dir: Path, scale: str, samples: int = 3) -> dict[str, Any]:
 
 def ray_overhead(r: dict[str, Any]) -> dict[str, Any]:
     """ray_trials' result `r` against the plain runs it interleaved (ray_child_main)."""
-    trials, blocked = r["trials"], r.get("interleaved", [])
+    trials, plain_runs = r["trials"], r.get("interleaved", [])
     if any(t.get("ended_unix") is None for t in trials):
         raise ValueError("ray_overhead: a trial row has no end stamp (ended_unix)")
-    if len(blocked) < 2:  # the first plain run only warms its process
+    if len(plain_runs) < 2:  # the first plain run only warms its process
         raise ValueError("ray_overhead: no plain runs to compare with")
     ends = [t["ended_unix"] for t in trials]
     # end to end: one reused trial, less the plain runs the study waited for in between
     gaps = [
-        b - a - sum(p["end_unix"] - p["start_unix"] for p in blocked if a <= p["start_unix"] < b)
+        b - a - sum(p["end_unix"] - p["start_unix"] for p in plain_runs if a <= p["start_unix"] < b)
         for a, b in zip(ends, ends[1:], strict=False)
     ]
     inside = [t["seconds"] for t in trials[1:]]
-    plain = [p["seconds"] for p in blocked[1:]]
+    plain = [p["seconds"] for p in plain_runs[1:]]
     return {
         **r,
         "inprocess_s": plain,
