@@ -15,26 +15,26 @@ import re
 import torch
 from torch import nn
 
-from study.config import TARGET_MODULES, TrialConfig
+from model.spec import AdapterSpec
 
 
-def lora_config(config: TrialConfig):  # noqa: ANN201 - peft type
-    """The peft LoraConfig for `config` (DoRA is LoRA with use_dora=True)."""
+def lora_config(spec: AdapterSpec):  # noqa: ANN201 - peft type
+    """The peft LoraConfig for `spec` (DoRA is LoRA with use_dora=True)."""
     from peft import LoraConfig
 
     return LoraConfig(
-        r=config.r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(TARGET_MODULES[config.targets]),
-        bias=config.bias,
-        use_dora=config.method == "dora",
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=list(spec.targets),
+        bias=spec.bias,
+        use_dora=spec.method == "dora",
     )
 
 
-def apply_adapter(encoder: nn.Module, config: TrialConfig) -> nn.Module:
+def apply_adapter(encoder: nn.Module, spec: AdapterSpec) -> nn.Module:
     """full: every encoder weight trains. lora/dora: a peft model with only adapters (+ biases)."""
-    if config.method == "full":
+    if spec.method == "full":
         for p in encoder.parameters():
             p.requires_grad_(True)
         return encoder
@@ -44,19 +44,14 @@ def apply_adapter(encoder: nn.Module, config: TrialConfig) -> nn.Module:
 
     with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in v5
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        model = get_peft_model(encoder, lora_config(config))
-    if config.method == "dora":
-        from model.dora_lean import use_lean_dora
-
-        use_lean_dora(model)  # peft's math, activations kept in bf16 under autocast
-    return model
+        return get_peft_model(encoder, lora_config(spec))
 
 
 def share_frozen_weights(encoders: list[nn.Module]) -> int:
     """Point every frozen parameter of encoders[1:] at the equal one of encoders[0]; bytes freed.
 
     single_task mode deep-copies the pretrained encoder per task, but under LoRA/DoRA the base
-    weights stay frozen and equal, so one copy serves all three (~87 MB each for MiniLM, fp32).
+    weights stay frozen and equal, so one copy serves all three.
     Trainable tensors (adapters, trained biases, full fine-tuning) stay per task. Only for
     training: code that merges a ΔW into base weights in place must not use shared encoders.
     """
@@ -76,21 +71,6 @@ def share_frozen_weights(encoders: list[nn.Module]) -> int:
                 freed += p.numel() * p.element_size()
                 p.data = ref.data  # same storage; the copy is freed
     return freed
-
-
-def store_frozen_linears_in(encoder: nn.Module, dtype: torch.dtype) -> int:
-    """Keep every frozen nn.Linear weight of `encoder` (LoRA/DoRA base layers) in `dtype`; the
-    count converted. Under bf16 autocast a frozen fp32 weight is cast again at every call
-    (autocast caches casts of trainable leaves only): ~11% of a LoRA step here. The bf16 copy
-    holds the same values that cast would give, so LoRA outputs do not change; it also halves
-    those weights' memory. Biases, LayerNorm and embeddings stay fp32."""
-    converted = 0
-    for module in encoder.modules():
-        if isinstance(module, nn.Linear) and not module.weight.requires_grad:
-            if module.weight.dtype != dtype:
-                module.weight.data = module.weight.data.to(dtype)
-                converted += 1
-    return converted
 
 
 def count_trainable(module: nn.Module) -> int:

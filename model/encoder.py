@@ -13,9 +13,10 @@ import os
 import re
 from pathlib import Path
 
-from study.errors import ModelError
+from model.errors import ModelError
 
 EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+EMBEDDED_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # the embedded model's hub name
 MODEL_PATH_ENV = "PEFT_STUDY_MODEL_PATH"
 # sha256 that model.safetensors must have, for folders with no built-in checksum (--model-path).
 MODEL_SHA256_ENV = "PEFT_STUDY_MODEL_SHA256"
@@ -41,6 +42,21 @@ def resolve_model_path(model_path: str = "") -> Path:
     """`model_path`, else $PEFT_STUDY_MODEL_PATH, else the embedded model."""
     chosen = model_path or os.environ.get(MODEL_PATH_ENV, "")
     return Path(chosen).expanduser().resolve() if chosen else embedded_model_path()
+
+
+def portable_model_name(model_path: str = "") -> str:
+    """A name for the base model that means the same on another machine: the embedded model's
+    hub name, else the hub name its config.json records, else the folder's name."""
+    path = resolve_model_path(model_path)
+    if _is_embedded(path):
+        return EMBEDDED_NAME
+    try:
+        recorded = json.loads((path / "config.json").read_text()).get("_name_or_path") or ""
+    except (OSError, ValueError):
+        recorded = ""
+    if recorded and not Path(recorded).is_absolute() and not recorded.startswith("."):
+        return recorded
+    return path.name
 
 
 def check_model_folder(model_path: str = "") -> dict:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.spec import HeadSpec
+
 N_SENTIMENT = 5
 STS_ALPHA, STS_BETA = 1.0, 2.5  # Eq. 5: (cos + 1) * 2.5 maps [-1, 1] to [0, 5]
 
@@ -66,13 +68,14 @@ class PairHead(nn.Module):
         return (cos + STS_ALPHA) * STS_BETA
 
 
-def build_heads(hidden: int, design: int, proj_dim: int, dropout: float) -> nn.ModuleDict:
+def build_heads(hidden: int, spec: HeadSpec) -> nn.ModuleDict:
     """One head per task: sst (classifier), para (Eq. 4 aggregation), sts (Eq. 5)."""
+    design, d, p = spec.design, spec.proj_dim, spec.dropout
     return nn.ModuleDict(
         {
-            "sst": SentimentHead(hidden, dropout),
-            "para": PairHead(design, hidden, proj_dim, "dot", dropout),
-            "sts": PairHead(design, hidden, proj_dim, "cosine", dropout),
+            "sst": SentimentHead(hidden, p),
+            "para": PairHead(design, hidden, d, "dot", p),
+            "sts": PairHead(design, hidden, d, "cosine", p),
         }
     )
 

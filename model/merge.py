@@ -21,14 +21,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
-from torch import nn
 
-from study.config import TrialConfig
-from study.errors import ConfigError
+from model.errors import ModelConfigError
 
 MERGE_METHODS = ("eoe", "fedavg", "orthoada", "task_arithmetic", "ties", "dare", "dare_ties")
 DENSITY_METHODS = ("ties", "dare", "dare_ties")
@@ -46,7 +42,7 @@ def lora_scaling(lora_alpha: float, r: int, use_rslora: bool = False) -> float:
 
 def check_method(method: str) -> str:
     if method not in MERGE_METHODS:
-        raise ConfigError(
+        raise ModelConfigError(
             f"merge_method={method!r} is invalid: must be one of {' | '.join(MERGE_METHODS)}"
         )
     return method
@@ -56,7 +52,7 @@ def check_lambdas(lambdas: Sequence[float], count: int) -> list[float]:
     """λ as a list of `count` finite numbers (one per adapter), else a one-line ConfigError."""
     values = list(lambdas)
     if len(values) != count:
-        raise ConfigError(
+        raise ModelConfigError(
             f"lambdas has {len(values)} value(s); need {count}, one per adapter (task order)"
         )
     for i, value in enumerate(values):
@@ -65,7 +61,7 @@ def check_lambdas(lambdas: Sequence[float], count: int) -> list[float]:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise ConfigError(f"lambdas[{i}]={value!r} is invalid: must be a finite number")
+            raise ModelConfigError(f"lambdas[{i}]={value!r} is invalid: must be a finite number")
     return [float(v) for v in values]
 
 
@@ -74,7 +70,7 @@ def check_density(method: str, density: float | None) -> float | None:
     if method not in DENSITY_METHODS:
         return None
     if isinstance(density, bool) or not isinstance(density, int | float) or not 0 < density <= 1:
-        raise ConfigError(
+        raise ModelConfigError(
             f"density={density!r} is invalid for merge_method={method}: must be a number "
             "with 0 < density <= 1"
         )
@@ -88,7 +84,7 @@ def method_weights(method: str, lambdas: Sequence[float]) -> list[float]:
         return values
     total = sum(values)
     if total <= 0:
-        raise ConfigError(f"fedavg needs lambdas with a positive sum, got {values}")
+        raise ModelConfigError(f"fedavg needs lambdas with a positive sum, got {values}")
     return [v / total for v in values]
 
 
@@ -108,7 +104,9 @@ def merge_deltas(
 
     weights = check_lambdas(weights, len(deltas))
     if check_method(method) == "eoe":
-        raise ConfigError("merge_method=eoe keeps one adapter per task; there is nothing to merge")
+        raise ModelConfigError(
+            "merge_method=eoe keeps one adapter per task; there is nothing to merge"
+        )
     density = check_density(method, density)
     w = torch.tensor(weights, dtype=deltas[0].dtype, device=deltas[0].device)
     if method in ("fedavg", "task_arithmetic", "orthoada"):
@@ -139,10 +137,3 @@ def residual_overlap(
     if norm_i == 0 or norm_j == 0:
         return 0.0
     return float(torch.sqrt(cross / (norm_i * norm_j)))
-
-
-def load_merged(run_dir: str | Path, config: TrialConfig, recipe: dict[str, Any]) -> nn.Module:
-    """Hook of model.checkpoint.load_trial for run folders holding a merge.json."""
-    from model.merged_model import load_merged as load
-
-    return load(run_dir, config, recipe)

@@ -13,20 +13,20 @@ from torch import nn
 
 from model.adapters import apply_adapter, base_parameter_count, count_all, count_trainable
 from model.heads import build_heads
-from study.config import TASKS, TrialConfig
+from model.spec import TASKS, HeadSpec, ModelSpec
 
 SHARED = "shared"
 
 
 class MultiTaskBert(nn.Module):
     def __init__(
-        self, encoders: dict[str, nn.Module], heads: nn.ModuleDict, config: TrialConfig
+        self, encoders: dict[str, nn.Module], heads: nn.ModuleDict, spec: HeadSpec
     ) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
         self.heads = heads
-        self.design = config.head_design
-        self.pooling = config.pooling
+        self.design = spec.design
+        self.pooling = spec.pooling
 
     def encoder_for(self, task: str) -> nn.Module:
         """The task's own encoder (single_task / EoE) or the shared one."""
@@ -69,26 +69,26 @@ def key_padding_mask_4d(mask: torch.Tensor) -> torch.Tensor:
     return mask[:, None, None, :].bool()
 
 
-def build_model(config: TrialConfig, base_encoder: nn.Module) -> MultiTaskBert:
-    """Wrap `base_encoder` (consumed) with adapters and heads as `config` says."""
-    torch.manual_seed(config.seed)
+def build_model(spec: ModelSpec, base_encoder: nn.Module) -> MultiTaskBert:
+    """Wrap `base_encoder` (consumed) with adapters and heads as `spec` says."""
+    torch.manual_seed(spec.seed)
     hidden = base_encoder.config.hidden_size
     for p in base_encoder.parameters():
         p.requires_grad_(False)
-    if config.mode == "single_task":
+    if spec.per_task:
         # Each task starts from its own copy of the pretrained encoder.
         copies = [base_encoder] + [copy.deepcopy(base_encoder) for _ in TASKS[1:]]
         encoders = {
-            task: apply_adapter(enc, config) for task, enc in zip(TASKS, copies, strict=True)
+            task: apply_adapter(enc, spec.adapter) for task, enc in zip(TASKS, copies, strict=True)
         }
     else:
-        encoders = {SHARED: apply_adapter(base_encoder, config)}
-    if config.orthogonal:
+        encoders = {SHARED: apply_adapter(base_encoder, spec.adapter)}
+    if spec.adapter.orthogonal:
         from model.orthogonal import make_orthogonal  # OrthoAda: freeze lora_A on a shared basis
 
-        make_orthogonal(encoders, config)
-    heads = build_heads(hidden, config.head_design, config.proj_dim, config.dropout)
-    return MultiTaskBert(encoders, heads, config)
+        make_orthogonal(encoders, spec.adapter, spec.seed)
+    heads = build_heads(hidden, spec.heads)
+    return MultiTaskBert(encoders, heads, spec.heads)
 
 
 def parameter_counts(model: MultiTaskBert) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """OrthoAda: orthogonal adaptation (Po et al. 2023; paper Sec. 4.2.3).
 
 For every adapted layer one random orthogonal basis Q (in × in) is drawn from a QR
-decomposition, seeded by (config.seed, layer name), so all tasks see the same Q. Task k's
+decomposition, seeded by (the model's seed, layer name), so all tasks see the same Q. Task k's
 down-projection lora_A (r, in) is the block of rows k·r … (k+1)·r − 1 of Qᵀ and stays frozen;
 only lora_B trains. Then Aᵢ Aⱼᵀ = 0, hence ΔWᵢ ΔWⱼᵀ = Bᵢ Aᵢ Aⱼᵀ Bⱼᵀ = 0 for i ≠ j, and the
 adapters merge by a λ-weighted sum (model/merge.py).
@@ -14,8 +14,8 @@ import zlib
 import torch
 from torch import nn
 
-from study.config import TASKS, TrialConfig
-from study.errors import ConfigError
+from model.errors import ModelConfigError
+from model.spec import TASKS, AdapterSpec
 
 ADAPTER = "default"  # peft's adapter name
 
@@ -47,36 +47,34 @@ def _lora_layers(encoder: nn.Module) -> dict[str, nn.Module]:
     }
 
 
-def make_orthogonal(encoders: dict[str, nn.Module], config: TrialConfig) -> None:
+def make_orthogonal(encoders: dict[str, nn.Module], spec: AdapterSpec, seed: int) -> None:
     """Set every task's lora_A to its block of the shared orthogonal basis and freeze it.
 
     encoders: {task: peft model} (single_task mode, right after get_peft_model). A rank with
-    r × 3 tasks > a layer's input size is a one-line ConfigError (before anything changes).
+    r × 3 tasks > a layer's input size is a one-line ModelConfigError (before anything changes).
     """
-    if config.method != "lora" or config.mode != "single_task":
-        raise ConfigError(
+    if spec.method != "lora" or set(encoders) != set(TASKS):
+        mode = "single_task" if set(encoders) == set(TASKS) else "sequential"
+        raise ModelConfigError(
             f"orthogonal=true needs method=lora and mode=single_task "
-            f"(got method={config.method}, mode={config.mode})"
+            f"(got method={spec.method}, mode={mode})"
         )
-    unknown = sorted(set(encoders) - set(TASKS))
-    if unknown:
-        raise ConfigError(f"orthogonal=true needs one encoder per task; got key {unknown[0]!r}")
     layers = {task: _lora_layers(enc) for task, enc in encoders.items()}
     reference = next(iter(layers.values()))
     if not reference:
-        raise ConfigError("orthogonal=true found no LoRA layers to orthogonalise")
+        raise ModelConfigError("orthogonal=true found no LoRA layers to orthogonalise")
     for name, module in reference.items():
         r, size = module.lora_A[ADAPTER].weight.shape
         if r * len(TASKS) > size:
             short = name.removeprefix("base_model.model.")
-            raise ConfigError(
+            raise ModelConfigError(
                 f"orthogonal=true needs r × {len(TASKS)} tasks <= each adapted layer's input "
                 f"size: r={r} needs {r * len(TASKS)} > {size} at {short}; use r <= "
                 f"{size // len(TASKS)}"
             )
     for name, module in reference.items():
         r, size = module.lora_A[ADAPTER].weight.shape
-        basis = orthogonal_basis(size, layer_seed(config.seed, name))
+        basis = orthogonal_basis(size, layer_seed(seed, name))
         for task, task_layers in layers.items():
             weight = task_layers[name].lora_A[ADAPTER].weight
             with torch.no_grad():

@@ -5,7 +5,6 @@ Reads only stored results; never imports Ray and never trains. Prints how many t
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -13,12 +12,12 @@ from pathlib import Path
 
 from reports.loading import PAPER, load_study
 from reports.pdf import build_report
+from study.options import ReportOptions
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: ReportOptions) -> int:
     """Build the report; a missing or empty study folder is a UserError (exit 2)."""
-    name = str(args.study)
-    out = getattr(args, "out", "") or ""
+    name, out = options.study, options.out
     data = load_study(name, out or None)
     command = "python -m study report " + shlex.quote(name)
     if out:

@@ -1,6 +1,6 @@
 """Figure 1: one transformer layer per setting, trained blocks coloured from the names a row records.
 
-The colouring is derived, not drawn by hand: row["trained_params"] lists block 0's trainable
+The colouring is derived, not drawn by hand: row.trained_params lists block 0's trainable
 parameter names (model/adapters.py trained_layer_names), e.g. "attention.self.query.lora_A",
 "intermediate.dense.bias" or, for full fine-tuning, "attention.self.query" (the weight).
 """
@@ -22,6 +22,7 @@ from reports.palette import (
     page_title,
 )
 from reports.rows import config, is_merge, method, trial_label
+from study.records import TrialRecord
 
 # Blocks of a BERT layer with parameters, matched as a prefix of the recorded name.
 BLOCKS = (
@@ -61,7 +62,7 @@ def block_parts(names: list[str]) -> tuple[dict[str, set[str]], list[str]]:
     return parts, unknown
 
 
-def setting_of(row: dict[str, Any]) -> tuple[str, str, str]:
+def setting_of(row: TrialRecord) -> tuple[str, str, str]:
     c = config(row)
     m = method(row)
     if m == "full":
@@ -81,11 +82,11 @@ def setting_label(setting: tuple[str, str, str]) -> str:
     return f"{name} ({where.get(targets, targets)}" + (" + bias)" if bias == "all" else ")")
 
 
-def figure1(rows: list[dict[str, Any]]) -> tuple[Figure | None, str]:
+def figure1(rows: list[TrialRecord]) -> tuple[Figure | None, str]:
     """The figure (None when no row records trained_params) and a note on what it shows."""
     chosen: dict[tuple, dict[str, Any]] = {}
     for row in rows:
-        if is_merge(row) or not row.get("trained_params"):
+        if is_merge(row) or not row.trained_params:
             continue
         chosen.setdefault(setting_of(row), row)
     if not chosen:
@@ -105,7 +106,7 @@ def figure1(rows: list[dict[str, Any]]) -> tuple[Figure | None, str]:
             ax.axis("off")
             continue
         row = chosen[shown[i]]
-        parts, unknown = block_parts(list(row["trained_params"]))
+        parts, unknown = block_parts(list(row.trained_params))
         unknown_all += unknown
         letter = "abcdef"[i]
         r = config(row).get("r")

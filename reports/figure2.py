@@ -16,7 +16,6 @@ from reports.palette import DESIGN_COLORS, PAGE_SIZE, page_legend, page_note, pa
 from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
-    METRICS,
     config,
     is_completed,
     is_merge,
@@ -24,6 +23,8 @@ from reports.rows import (
     order_label,
     task_order,
 )
+from study.metrics import METRICS
+from study.records import TrialRecord
 
 # The paper's horizontal axis (its Figure 2 caption).
 PAPER_ORDERS = (
@@ -37,7 +38,7 @@ PAPER_ORDERS = (
 _EQUATION = {1: "Eq. 1", 2: "Eq. 2", 3: "Eq. 3"}
 
 
-def figure2(rows: list[dict[str, Any]]) -> Figure | None:
+def figure2(rows: list[TrialRecord]) -> Figure | None:
     """None when there are no completed full fine-tuning rows."""
     full = [r for r in rows if is_completed(r) and not is_merge(r) and method(r) == "full"]
     if not full:
@@ -59,7 +60,9 @@ def figure2(rows: list[dict[str, Any]]) -> Figure | None:
             xs, mean, low, high = [], [], [], []
             for i, order in enumerate(orders):
                 vals = [
-                    r[metric] for r in groups.get((design, order), []) if r.get(metric) is not None
+                    getattr(r, metric)
+                    for r in groups.get((design, order), [])
+                    if getattr(r, metric) is not None
                 ]
                 if vals:
                     xs.append(x[i] + shift)

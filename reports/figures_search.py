@@ -3,8 +3,6 @@ against LoRA rank r for each target set."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
@@ -26,7 +24,6 @@ from reports.palette import (
 from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
-    METRICS,
     config,
     is_completed,
     is_merge,
@@ -36,6 +33,8 @@ from reports.rows import (
     number,
     trial_label,
 )
+from study.metrics import METRICS
+from study.records import TrialRecord
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -49,9 +48,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def pareto_figure(rows: list[dict[str, Any]]) -> Figure | None:
+def pareto_figure(rows: list[TrialRecord]) -> Figure | None:
     """Overall against params_pct (log x) for every scored trial; None without any."""
-    pts = [r for r in rows if is_scored(r) and (number(r.get("params_pct")) or 0) > 0]
+    pts = [r for r in rows if is_scored(r) and (number(r.params_pct) or 0) > 0]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=PAGE_SIZE)
@@ -61,12 +60,10 @@ def pareto_figure(rows: list[dict[str, Any]]) -> Figure | None:
     )
     for r in pts:
         m = method(r)
-        stopped = r.get("status") == "stopped_early"
+        stopped = r.status == "stopped_early"
         marker = "D" if m == "merge" else ("x" if stopped else "o")
-        ax.scatter(
-            r["params_pct"], r["overall"], color=method_color(m), marker=marker, s=36, alpha=0.85
-        )
-    xy = [(float(r["params_pct"]), float(r["overall"])) for r in pts]
+        ax.scatter(r.params_pct, r.overall, color=method_color(m), marker=marker, s=36, alpha=0.85)
+    xy = [(float(r.params_pct), float(r.overall)) for r in pts]
     front = pareto_front(xy)
     fx, fy = [xy[i][0] for i in front], [xy[i][1] for i in front]
     ax.step(fx, fy, where="post", color="k", lw=1.2, zorder=1)
@@ -117,7 +114,7 @@ def pareto_figure(rows: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def rank_figure(rows: list[dict[str, Any]]) -> Figure | None:
+def rank_figure(rows: list[TrialRecord]) -> Figure | None:
     """Score against r per (method, target set, bias): completed single-task LoRA/DoRA trials."""
     peft = [
         r
@@ -143,7 +140,7 @@ def rank_figure(rows: list[dict[str, Any]]) -> Figure | None:
     for ax, metric in zip(axes.flat, METRICS, strict=True):
         for (m, targets, bias), by_r in sorted(groups.items(), key=_group_rank):
             xs = sorted(by_r)
-            vals = [[v[metric] for v in by_r[x]] for x in xs]
+            vals = [[getattr(v, metric) for v in by_r[x]] for x in xs]
             mean = [np.mean(v) for v in vals]
             ax.errorbar(
                 xs,

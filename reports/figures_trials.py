@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -21,19 +19,18 @@ from reports.palette import (
 from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
-    METRICS,
     is_merge,
     method,
     number,
     trial_label,
 )
+from study.metrics import METRICS
+from study.records import TrialRecord
 
 
-def learning_curves(rows: list[dict[str, Any]]) -> Figure | None:
-    """Dev scores after each epoch (row["history"]); None when no row has a history."""
-    with_history = [
-        r for r in rows if r.get("history") and r.get("status") != "errored" and not is_merge(r)
-    ]
+def learning_curves(rows: list[TrialRecord]) -> Figure | None:
+    """Dev scores after each epoch (row.history); None when no row has a history."""
+    with_history = [r for r in rows if r.history and r.status != "errored" and not is_merge(r)]
     if not with_history:
         return None
     fig, axes = plt.subplots(2, 2, figsize=PAGE_SIZE, sharex=True)
@@ -45,15 +42,15 @@ def learning_curves(rows: list[dict[str, Any]]) -> Figure | None:
     for ax, metric in zip(axes.flat, METRICS, strict=True):
         for r in with_history:
             points = [
-                (h.get("epoch"), number(h.get(metric)))
-                for h in r["history"]
-                if number(h.get(metric)) is not None and h.get("epoch") is not None
+                (h.epoch, number(getattr(h, metric)))
+                for h in r.history
+                if number(getattr(h, metric)) is not None
             ]
             if not points:
                 continue
             xs, ys = zip(*points, strict=True)
             max_epoch = max(max_epoch, *xs)
-            stopped = r.get("status") == "stopped_early"
+            stopped = r.status == "stopped_early"
             colour = method_color(method(r))
             ax.plot(xs, ys, color=colour, alpha=0.6, lw=1, ls="--" if stopped else "-", marker=".")
             if stopped:
@@ -71,7 +68,7 @@ def learning_curves(rows: list[dict[str, Any]]) -> Figure | None:
         )
     )
     page_legend(fig, handles)
-    stopped_n = sum(r.get("status") == "stopped_early" for r in with_history)
+    stopped_n = sum(r.status == "stopped_early" for r in with_history)
     page_note(
         fig,
         f"{len(with_history)} trials with a per-epoch history, {stopped_n} of them stopped early.",
@@ -80,12 +77,12 @@ def learning_curves(rows: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def wall_time(rows: list[dict[str, Any]]) -> Figure | None:
-    """Seconds per trial (row["seconds"]) in file order; None when no row has a time."""
-    timed = [r for r in rows if number(r.get("seconds")) is not None]
+def wall_time(rows: list[TrialRecord]) -> Figure | None:
+    """Seconds per trial (row.seconds) in file order; None when no row has a time."""
+    timed = [r for r in rows if number(r.seconds) is not None]
     if not timed:
         return None
-    seconds = [float(r["seconds"]) for r in timed]
+    seconds = [float(r.seconds) for r in timed]
     minutes = max(seconds) > 300
     values = [s / 60 for s in seconds] if minutes else seconds
     fig, ax = plt.subplots(figsize=PAGE_SIZE)
@@ -100,7 +97,7 @@ def wall_time(rows: list[dict[str, Any]]) -> Figure | None:
             i,
             v,
             color=method_color(method(r)),
-            hatch=hatches.get(str(r.get("status")), ""),
+            hatch=hatches.get(str(r.status), ""),
             edgecolor="#333333",
             lw=0.4,
         )

@@ -1,6 +1,6 @@
 """Read a study folder (or the paper's several folders) into one StudyData. Results only.
 
-A study folder holds trials.jsonl and study.json (study/results.py). The report reads the rows
+A study folder holds trials.jsonl and study.json (study/records.py). The report reads the rows
 once, so a still-running study is reported as it stood at that moment.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import UserError
-from study.results import STUDY_META, TRIALS, read_rows, read_study_meta
+from study.records import STUDY_META, TRIALS, TrialRecord, read_records, read_study_meta
 
 PAPER = "paper"
 # The studies behind Tables 1-3 and Figures 1-2; "merge" holds the ensemble rows of Table 3.
@@ -26,7 +26,7 @@ class Source:
     name: str
     folder: Path
     meta: dict[str, Any]
-    rows: list[dict[str, Any]]
+    rows: list[TrialRecord]
     trials_sha256: str
 
 
@@ -40,14 +40,14 @@ class StudyData:
     missing: list[str] = field(default_factory=list)
 
     @property
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[TrialRecord]:
         """All rows of all sources, each trial once (a trial copied into two folders counts once)."""
         seen: set[tuple] = set()
         out = []
         for source in self.sources:
             for row in source.rows:
-                key = (row.get("study"), row.get("trial_id"), row.get("kind"))
-                if row.get("trial_id") is not None and key in seen:
+                key = (row.study, row.trial_id, row.kind)
+                if row.trial_id is not None and key in seen:
                     continue
                 seen.add(key)
                 out.append(row)
@@ -95,12 +95,12 @@ def _load_paper(out_dir: Path) -> StudyData:
 
 
 def _read_source(name: str, folder: Path) -> Source | None:
-    rows = read_rows(folder)
+    rows = read_records(folder)
     if not rows:
         return None
     try:
         meta = read_study_meta(folder) if (folder / STUDY_META).is_file() else {}
-    except ValueError:  # unreadable study.json: report from the rows alone
+    except UserError:  # unreadable study.json: report from the rows alone
         meta = {}
     digest = hashlib.sha256((folder / TRIALS).read_bytes()).hexdigest()
     return Source(

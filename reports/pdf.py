@@ -24,6 +24,7 @@ from reports.table_export import remove_stale, write_table
 from reports.table_render import table_pages
 from reports.tables import build_tables
 from reports.text_pages import page_count, text_pages
+from study.tuning.journal import read_importances
 
 REPORT = "report.pdf"
 TABLES = "tables"
@@ -82,7 +83,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     )
     found, notes = [], []
     for source in data.sources:
-        f, n = importance.read_importances(source.name, source.folder)
+        f, n = read_importances(source.name, source.folder)
         found += f
         notes += n
     _add(
@@ -145,11 +146,11 @@ def _contents(
     if skipped:
         lines.append(("heading", "", "Not in this report"))
         lines += [("item", "-", text) for text in skipped]
-    errored = [r for r in rows if r.get("status") == "errored"]
+    errored = [r for r in rows if r.status == "errored"]
     if errored:
         lines.append(("heading", "", f"Errored trials ({len(errored)})"))
         for r in errored[:10]:
-            lines.append(("item", trial_label(r)[:22], str(r.get("error") or "no message")[:300]))
+            lines.append(("item", trial_label(r)[:22], str(r.error or "no message")[:300]))
         if len(errored) > 10:
             lines.append(("item", "...", f"{len(errored) - 10} more in trials.jsonl"))
     return lines

@@ -62,7 +62,7 @@ def usage_lines(data: StudyData) -> list[Line]:
     for source in data.sources:
         requested = source.meta.get("samples")
         partial = ""
-        n_train = sum(r.get("kind") != "merge" for r in source.rows)
+        n_train = sum(r.kind != "merge" for r in source.rows)
         if isinstance(requested, int) and n_train < requested:
             partial = f"; partial or still running: {n_train} of {requested} trials written"
         lines.append(
@@ -82,7 +82,7 @@ def usage_lines(data: StudyData) -> list[Line]:
 def settings_lines(source: Source) -> list[Line]:
     """The study's settings block (title page), one per source."""
     meta, rows = source.meta, source.rows
-    configs = [config(r) for r in rows if r.get("kind") != "merge"]
+    configs = [config(r) for r in rows if r.kind != "merge"]
     lines: list[Line] = [("heading", "", f"Study {source.name}")]
     if meta.get("description"):
         lines.append(("item", "description", str(meta["description"])))
@@ -95,7 +95,7 @@ def settings_lines(source: Source) -> list[Line]:
     else:
         model = _from_rows({c.get("model_path") or embedded for c in configs})
     lines.append(("item", "model", str(model)))
-    sha = meta.get("model_sha256") or _from_rows({r.get("model_sha256") for r in rows})
+    sha = meta.get("model_sha256") or _from_rows({r.model_sha256 for r in rows})
     lines.append(("item", "model sha256", str(sha)))
     lines.append(("item", "data sizes", _data_sizes(meta, rows, configs)))
     lines.append(("item", "search", _search(meta.get("search"))))
@@ -128,12 +128,12 @@ def _data_sizes(meta: dict, rows: list[dict], configs: list[dict]) -> str:
             else:
                 parts.append(f"{task} {split}")
         return "; ".join(parts)
-    carried = next((r for r in rows if r.get("train_examples") and r.get("dev_examples")), None)
+    carried = next((r for r in rows if r.train_examples and r.dev_examples), None)
     if carried:
-        tasks = carried["train_examples"]
+        tasks = carried.train_examples
         return (
             "; ".join(
-                f"{t} train {tasks[t]} / dev {carried['dev_examples'].get(t, '?')}" for t in tasks
+                f"{t} train {tasks[t]} / dev {carried.dev_examples.get(t, '?')}" for t in tasks
             )
             + " (from a row)"
         )
@@ -161,7 +161,7 @@ def _search(search: Any) -> str:
 
 def _scheduler(meta: dict, rows: list[dict]) -> str:
     if "scheduler" not in meta:
-        stopped = sum(r.get("status") == "stopped_early" for r in rows)
+        stopped = sum(r.status == "stopped_early" for r in rows)
         return UNKNOWN + (f" ({stopped} stopped-early rows)" if stopped else "")
     sched = meta["scheduler"]
     if not sched:
@@ -186,18 +186,18 @@ def _hardware(hw: Any, rows: list[dict]) -> str:
         text = f"CPU {hw.get('cpu', UNKNOWN)}, {hw.get('cores', UNKNOWN)} cores, GPUs: {gpu_text}"
         rest = {k: v for k, v in hw.items() if k not in ("cpu", "cores", "gpus")}
         return text + "".join(f"; {k} {v}" for k, v in rest.items())
-    devices = _from_rows({r.get("device") for r in rows})
-    nodes = _from_rows({r.get("node_id") for r in rows})
+    devices = _from_rows({r.device for r in rows})
+    nodes = _from_rows({r.node_id for r in rows})
     return f"{UNKNOWN} (devices: {devices}; nodes: {nodes})"
 
 
 def _wall_time(meta: dict, rows: list[dict]) -> str:
-    seconds = [number(r.get("seconds")) for r in rows]
+    seconds = [number(r.seconds) for r in rows]
     seconds = [s for s in seconds if s is not None]
     text = (
         f"{format_duration(sum(seconds))} summed over {len(seconds)} trials" if seconds else UNKNOWN
     )
-    finished = sorted(str(r["finished_at"]) for r in rows if r.get("finished_at"))
+    finished = sorted(str(r.finished_at) for r in rows if r.finished_at)
     if meta.get("started_at") and finished:
         text += f"; started {meta['started_at']}, last row {finished[-1]}"
     return text
@@ -205,9 +205,6 @@ def _wall_time(meta: dict, rows: list[dict]) -> str:
 
 def _versions(versions: Any, rows: list[dict]) -> str:
     versions = dict(versions) if isinstance(versions, dict) else {}
-    if not versions:
-        carried = next((r["versions"] for r in rows if isinstance(r.get("versions"), dict)), {})
-        versions = dict(carried)
     names = list(LIBRARIES) + sorted(set(versions) - set(LIBRARIES))
     return ", ".join(f"{n} {versions.get(n) or UNKNOWN}" for n in names)
 

@@ -1,4 +1,6 @@
-"""Read-only accessors for trials.jsonl rows (schema in study/results.py). Every key is optional."""
+"""Read-only accessors for the TrialRecord rows of trials.jsonl (study/records.py).
+
+Old rows may lack any field, so each accessor has a default."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import math
 from collections import Counter
 from typing import Any
 
-METRICS = ("sst", "para", "sts", "overall")
+from study.records import TrialRecord
+
 METRIC_LABELS = {"sst": "SST", "para": "Para", "sts": "STS", "overall": "Overall"}
 METRIC_UNITS = {
     "sst": "SST accuracy",
@@ -17,12 +20,12 @@ METRIC_UNITS = {
 STATUS_ORDER = ("completed", "stopped_early", "errored")
 
 
-def config(row: dict[str, Any]) -> dict[str, Any]:
-    return row.get("config") or {}
+def config(row: TrialRecord) -> dict[str, Any]:
+    return row.config
 
 
-def is_merge(row: dict[str, Any]) -> bool:
-    return row.get("kind") == "merge"
+def is_merge(row: TrialRecord) -> bool:
+    return row.kind == "merge"
 
 
 def number(value: Any) -> float | None:
@@ -32,29 +35,26 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def is_scored(row: dict[str, Any]) -> bool:
+def is_scored(row: TrialRecord) -> bool:
     """Has final dev scores: completed or stopped early by ASHA (not errored)."""
-    return (
-        row.get("status") in ("completed", "stopped_early")
-        and number(row.get("overall")) is not None
-    )
+    return row.status in ("completed", "stopped_early") and number(row.overall) is not None
 
 
-def is_completed(row: dict[str, Any]) -> bool:
+def is_completed(row: TrialRecord) -> bool:
     """Ran to its last epoch (the tables use only these)."""
-    return row.get("status") == "completed" and number(row.get("overall")) is not None
+    return row.status == "completed" and number(row.overall) is not None
 
 
-def method(row: dict[str, Any]) -> str:
+def method(row: TrialRecord) -> str:
     """full | lora | dora | merge."""
     return "merge" if is_merge(row) else str(config(row).get("method", "lora"))
 
 
-def mode(row: dict[str, Any]) -> str:
+def mode(row: TrialRecord) -> str:
     return str(config(row).get("mode", "single_task"))
 
 
-def task_order(row: dict[str, Any]) -> str:
+def task_order(row: TrialRecord) -> str:
     """e.g. 'sst-para-sts' (the paper's order labels, lower case)."""
     order = config(row).get("task_order") or ("sst", "para", "sts")
     return "-".join(order) if isinstance(order, list | tuple) else str(order)
@@ -65,13 +65,13 @@ def order_label(order: str) -> str:
     return "-".join(METRIC_LABELS.get(t, t) for t in order.split("-"))
 
 
-def trial_label(row: dict[str, Any]) -> str:
-    return str(row.get("trial_id") or "?")
+def trial_label(row: TrialRecord) -> str:
+    return str(row.trial_id or "?")
 
 
-def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+def status_counts(rows: list[TrialRecord]) -> dict[str, int]:
     """Rows per status, in STATUS_ORDER, then any other status the rows carry."""
-    counts = Counter(str(r.get("status") or "unknown") for r in rows)
+    counts = Counter(str(r.status or "unknown") for r in rows)
     ordered = {s: counts.pop(s, 0) for s in STATUS_ORDER}
     ordered.update(sorted(counts.items()))
     return ordered
@@ -80,14 +80,17 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 DENSITY_METHODS = ("ties", "dare", "dare_ties")  # merges that read the density
 
 
-def merge_setting(row: dict[str, Any]) -> tuple[str, tuple[float | None, ...], float | None]:
+def merge_setting(row: TrialRecord) -> tuple[str, tuple[float | None, ...], float | None]:
     """(merge_method, (λ_sst, λ_para, λ_sts), density) of a merge row.
 
-    Looks in config, then the row itself, then the sampled params (lambda_sst, ...); lambdas may
-    be a list in task order or a {task: λ} dict. density is kept only where the method reads it.
+    Looks in config, then the record's merge info, then the sampled params (lambda_sst, ...);
+    lambdas may be a list in task order or a {task: λ} dict. density is kept only where the
+    method reads it.
     """
-    c, params = config(row), row.get("params") or {}
-    sources = (c, row, params)
+    c, params, info = config(row), row.params, row.merge
+    merged = {"merge_method": info.method, "lambdas": info.lambdas} if info else {}
+    merged |= {"density": info.density} if info else {}
+    sources = (c, merged, params)
     name = next((str(s["merge_method"]) for s in sources if s.get("merge_method")), "?")
     lambdas: Any = next((s["lambdas"] for s in sources if s.get("lambdas") is not None), None)
     if lambdas is None:

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.rows import METRIC_LABELS, METRICS, number, trial_label
+from reports.rows import METRIC_LABELS, number, trial_label
+from study.metrics import METRICS
+from study.records import TrialRecord
 
 VALUES = (*METRICS, "params_pct")
 VALUE_LABELS = {**METRIC_LABELS, "params_pct": "Params %"}
@@ -39,14 +41,14 @@ class Table:
     )
 
 
-def summarize(rows: list[dict[str, Any]], paper: dict[str, float] | None) -> dict[str, Any]:
+def summarize(rows: list[TrialRecord], paper: dict[str, float] | None) -> dict[str, Any]:
     """Mean, std (ddof=1), min, max of each value over `rows`, the paper's value and the diff."""
     out: dict[str, Any] = {
         "n": len(rows),
         "trials": " ".join(trial_label(r) for r in rows),
     }
     for name in VALUES:
-        vals = [v for v in (number(r.get(name)) for r in rows) if v is not None]
+        vals = [v for v in (number(getattr(r, name)) for r in rows) if v is not None]
         mean = float(np.mean(vals)) if vals else math.nan
         out[name] = vals[0] if len(vals) == 1 else mean  # one trial: its value, exactly
         out[f"{name}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan

@@ -23,6 +23,7 @@ from reports.rows import (
     task_order,
 )
 from reports.table_model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
+from study.records import TrialRecord
 
 COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in the figures."
 _METHOD_NAMES = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}
@@ -39,14 +40,14 @@ _MERGE_NAMES = {
 }
 
 
-def build_tables(rows: list[dict[str, Any]]) -> list[Table]:
+def build_tables(rows: list[TrialRecord]) -> list[Table]:
     """The tables the rows support (a table with no rows of ours is left out)."""
     done = [r for r in rows if is_completed(r)]
     tables = [table1(done), table2(done), table3(done)]
     return [t for t in tables if t is not None]
 
 
-def table1(rows: list[dict[str, Any]]) -> Table | None:
+def table1(rows: list[TrialRecord]) -> Table | None:
     """Full fine-tuning, dev. The paper's Table 1 model used head design 3 (Sec. 6.1)."""
     full = [r for r in rows if not is_merge(r) and method(r) == "full"]
     if not full:
@@ -55,12 +56,12 @@ def table1(rows: list[dict[str, Any]]) -> Table | None:
     design3 = [r for r in full if config(r).get("head_design") == 3]
     records = []
     if design3:
-        best = max(design3, key=lambda r: r["overall"])
+        best = max(design3, key=lambda r: r.overall)
         choice = "head design 3 (the paper's): the mean over all design-3 trials and the best one"
         records.append(_t1("design 3, all orders (mean)", 3, "all", design3, paper))
         records.append(_t1("design 3, best trial", 3, task_order(best), [best], paper))
     else:
-        best = max(full, key=lambda r: r["overall"])
+        best = max(full, key=lambda r: r.overall)
         design = config(best).get("head_design")
         choice = f"no design-3 trials; the best trial (head design {design}) is compared"
         records.append(_t1("best trial", design, task_order(best), [best], paper))
@@ -88,7 +89,7 @@ def _t1(setting: str, design: Any, order: str, group: list, paper: dict | None) 
     )
 
 
-def _t2_key(row: dict[str, Any]) -> tuple[str, int, str, str, bool]:
+def _t2_key(row: TrialRecord) -> tuple[str, int, str, str, bool]:
     c = config(row)
     return (
         method(row),
@@ -99,7 +100,7 @@ def _t2_key(row: dict[str, Any]) -> tuple[str, int, str, str, bool]:
     )
 
 
-def table2(rows: list[dict[str, Any]]) -> Table | None:
+def table2(rows: list[TrialRecord]) -> Table | None:
     """PEFT single task: rows by (method, r, targets, bias); paper-only rows keep ours blank."""
     peft = [
         r
@@ -154,7 +155,7 @@ def table2(rows: list[dict[str, Any]]) -> Table | None:
     )
 
 
-def table3(rows: list[dict[str, Any]]) -> Table | None:
+def table3(rows: list[TrialRecord]) -> Table | None:
     """Sequential LoRA by task order (top) and the merged ensembles at their best lambda."""
     seq = [
         r
@@ -181,7 +182,7 @@ def table3(rows: list[dict[str, Any]]) -> Table | None:
     )
 
 
-def _sequential_records(seq: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sequential_records(seq: list[TrialRecord]) -> list[dict[str, Any]]:
     groups: dict[tuple, list] = {}
     for r in seq:
         c = config(r)
@@ -214,7 +215,7 @@ def _sequential_records(seq: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return records
 
 
-def _merge_records(merges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge_records(merges: list[TrialRecord]) -> list[dict[str, Any]]:
     by_method: dict[str, dict[tuple, list]] = {}
     for r in merges:
         name, lambdas, density = merge_setting(r)
@@ -228,7 +229,7 @@ def _merge_records(merges: list[dict[str, Any]]) -> list[dict[str, Any]]:
         best_key, best_rows = None, []
         if settings:
             best_key, best_rows = max(
-                settings.items(), key=lambda kv: sum(r["overall"] for r in kv[1]) / len(kv[1])
+                settings.items(), key=lambda kv: sum(r.overall for r in kv[1]) / len(kv[1])
             )
         lambdas, density = best_key if best_key else ((), None)
         setting = ""

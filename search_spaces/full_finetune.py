@@ -5,7 +5,6 @@ from search_spaces.spec import TASK_ORDERS, Choice, StudySpec
 STUDY = StudySpec(
     name="full_finetune",
     description="Table 1 + Figure 2: full fine-tuning, head design x task order",
-    paper_table="table1,figure2",
     base={"mode": "sequential", "method": "full"},
     space={"head_design": Choice((1, 2, 3)), "task_order": Choice(TASK_ORDERS)},
     # The whole 3 x 6 grid, so Figure 2 is complete at every scale but smoke.

@@ -7,7 +7,6 @@ _LR = 1e-3  # the learning rate of the paper rows (DEFAULT_LR for adapters)
 STUDY = StudySpec(
     name="lora_sweep",
     description="Table 2: LoRA/DoRA single-task over r, targets, bias, lr",
-    paper_table="table2",
     base={"mode": "single_task", "method": "lora"},
     space={
         "method": Choice(("lora", "dora")),

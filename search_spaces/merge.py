@@ -2,10 +2,11 @@
 
 Stage 1 trains the per-task adapters once in the paper's multi-task setting (single_task,
 LoRA r=64 on all linear layers, no bias), a standard set and an OrthoAda set; each trial then
-merges them (study/merge_trial.py) and scores dev in seconds. The space is over the merge
+merges them (study/merge/trial.py) and scores dev in seconds. The space is over the merge
 method, one λ per task and the TIES/DARE density; no trial trains, so nothing stops early.
 """
 
+from model.merge import MERGE_METHODS
 from search_spaces.spec import Choice, StudySpec, Uniform
 
 _THIRD = 1.0 / 3.0
@@ -24,7 +25,6 @@ def _point(method: str, lam: float, density: float = 1.0) -> dict:
 STUDY = StudySpec(
     name="merge",
     description="Table 3 ensembles: EoE, FedAvg, OrthoAda (+ task arithmetic, TIES, DARE) over λ",
-    paper_table="table3",
     kind="merge",
     base={
         "mode": "single_task",
@@ -34,9 +34,7 @@ STUDY = StudySpec(
         "bias": "none",
     },
     space={
-        "merge_method": Choice(
-            ("eoe", "fedavg", "orthoada", "task_arithmetic", "ties", "dare", "dare_ties")
-        ),
+        "merge_method": Choice(MERGE_METHODS),
         "lambda_sst": Uniform(0.0, 1.5),
         "lambda_para": Uniform(0.0, 1.5),
         "lambda_sts": Uniform(0.0, 1.5),

@@ -5,7 +5,6 @@ from search_spaces.spec import TASK_ORDERS, Choice, StudySpec
 STUDY = StudySpec(
     name="multitask_order",
     description="Table 3 top: sequential LoRA r=64 all_linear over the 6 task orders",
-    paper_table="table3",
     base={"mode": "sequential", "method": "lora", "r": 64, "targets": "all_linear", "bias": "none"},
     space={"task_order": Choice(TASK_ORDERS)},
     points_to_evaluate=tuple({"task_order": o} for o in TASK_ORDERS),

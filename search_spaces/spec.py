@@ -71,15 +71,9 @@ class StudySpec:
     """Default number of trials per scale; a scale missing here is not offered."""
     points_to_evaluate: tuple[dict[str, Any], ...] = ()
     """Configurations evaluated first, in order (e.g. the paper's table rows)."""
-    metric: str = "overall"
-    """Reported metric that the search maximises or minimises."""
-    mode: str = "max"
-    """max | min."""
     scheduler: Scheduler | None = field(default_factory=Scheduler)
     """ASHA settings, or None for no early stopping."""
     kind: str = "train"
     """train: each trial trains (run_trial). merge: each trial merges saved adapters."""
     includes: tuple[str, ...] = ()
     """For a suite: the studies it runs, in order (then space and samples are unused)."""
-    paper_table: str = ""
-    """Which table/figure of the paper the study regenerates (for reports)."""

@@ -1,11 +1,13 @@
 """`python -m study list | train | run | report | predict | bench`: this module only wires.
 
-Every user error ends as one line on stderr and exit code 2, before any training starts.
+The arguments become a typed options dataclass (study/options.py) before anything else sees
+them. Every user error ends as one line on stderr and exit code 2, before any training starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -13,7 +15,14 @@ import time
 import warnings
 from pathlib import Path
 
-from study.errors import UserError
+from study.errors import USER_ERRORS, UserError
+from study.options import (
+    BenchOptions,
+    PredictOptions,
+    ReportOptions,
+    RunOptions,
+    TrainOptions,
+)
 
 EXIT_USAGE = 2
 
@@ -106,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh-workers",
         action="store_true",
         help="start a new worker process per trial, named after its trial in the dashboard "
-        "(default: a worker runs trial after trial; ~8 s per trial slower on 2 cores)",
+        "(default: a worker runs trial after trial, which saves its start-up per trial)",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted study in the same folder"
@@ -131,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dashboard-port",
         type=int,
-        default=8265,
-        help="dashboard port for a local Ray (default 8265)",
+        default=None,
+        help="dashboard port for a local Ray (default 8265, or a free port when it is taken)",
     )
 
     p = sub.add_parser(
@@ -176,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def options_from(cls: type, args: argparse.Namespace):  # noqa: ANN201 - an options dataclass
+    """The options dataclass `cls` filled from parsed arguments (lists become tuples)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if hasattr(args, f.name):
+            value = getattr(args, f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from search_spaces import load_study, study_names
 
@@ -187,75 +206,59 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def base_config(args: argparse.Namespace, study_base: dict | None = None):  # noqa: ANN201
-    """Scale preset -> study base -> --model-path/--data-dir -> --set, all validated."""
-    from study.config import parse_assignments
-    from study.scales import scale_config
-
-    config = scale_config(args.scale)
-    if study_base:
-        config = config.replace(**study_base)
-    paths = {k: v for k, v in (("model_path", args.model_path), ("data_dir", args.data_dir)) if v}
-    if paths:
-        config = config.replace(
-            **{k: str(Path(v).expanduser().resolve()) for k, v in paths.items()}
-        )
-    return config.replace(**parse_assignments(args.sets))
-
-
 def cmd_train(args: argparse.Namespace) -> int:
+    from study.plan import base_config
     from study.preflight import check_output_dir, preflight
 
-    config = base_config(args)
+    options = options_from(TrainOptions, args)
+    config = base_config(options)
     preflight(config)
     default_out = f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}"
-    out = Path(check_output_dir(args.out or default_out, "run folder"))
-    from study.trial import run_trial  # torch loads only after every check passed
+    out = Path(check_output_dir(options.out or default_out, "run folder"))
+    from study.train.trial import run_trial  # torch loads only after every check passed
 
     print(
         f"training {config.method} ({config.mode}, scale {config.scale}) -> {out}", file=sys.stderr
     )
-    metrics = run_trial(config, report=None, run_dir=out, progress=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    keys = (
-        "sst",
-        "para",
-        "sts",
-        "overall",
-        "params_pct",
-        "adapter_pct",
-        "seconds",
-        "precision",
-        "adapter_dir",
-    )
-    print(json.dumps({k: metrics[k] for k in keys}))
+    record = run_trial(config, report=None, run_dir=out, progress=True)
+    (out / "metrics.json").write_text(record.to_json())
+    keys = ("sst", "para", "sts", "overall", "params_pct", "adapter_pct", "seconds")
+    keys += ("precision", "adapter_dir")
+    print(json.dumps({k: getattr(record, k) for k in keys}))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.runner import run_study
+    from study.plan import run_study
 
-    return run_study(args)
+    return run_study(options_from(RunOptions, args))
 
 
-def _delegate(module: str):  # noqa: ANN202
-    """A command implemented in another module as run(args) -> exit code."""
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.cli import run
 
-    def command(args: argparse.Namespace) -> int:
-        import importlib
+    return run(options_from(ReportOptions, args))
 
-        return importlib.import_module(module).run(args)
 
-    return command
+def cmd_predict(args: argparse.Namespace) -> int:
+    from study.predict import run
+
+    return run(options_from(PredictOptions, args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from study.bench.main import run
+
+    return run(options_from(BenchOptions, args))
 
 
 COMMANDS = {
     "list": cmd_list,
     "train": cmd_train,
     "run": cmd_run,
-    "report": _delegate("reports.cli"),
-    "predict": _delegate("study.predict"),
-    "bench": _delegate("study.bench"),
+    "report": cmd_report,
+    "predict": cmd_predict,
+    "bench": cmd_bench,
 }
 
 
@@ -265,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except UserError as err:
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -12,23 +12,10 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
+from model.spec import TARGET_MODULES, TASKS, AdapterSpec, HeadSpec, ModelSpec
 from study.errors import ConfigError
 
-TASKS = ("sst", "para", "sts")
 METHODS = ("full", "lora", "dora")
-# peft matches a target name against the end of each module path.
-TARGET_MODULES = {
-    "qkv": ("query", "key", "value"),
-    "attn": ("query", "key", "value", "attention.output.dense"),
-    "all_linear": (
-        "query",
-        "key",
-        "value",
-        "attention.output.dense",
-        "intermediate.dense",
-        "output.dense",
-    ),
-}
 BIASES = ("none", "all")
 MODES = ("single_task", "sequential")
 HEAD_DESIGNS = (1, 2, 3)
@@ -102,9 +89,12 @@ class TrialConfig:
     """Seed of initialisation, dropout and batch order."""
     precision: str = "auto"
     """fp32 | bf16 | auto. auto: bf16 autocast on a CPU with fast bf16 (avx512_bf16 or AMX),
-    where `study bench` measured 1.45x the speed and dev metrics within 0.01 of fp32; fp32
-    elsewhere, CUDA included (on an H200, bf16 was slower for MiniLM and its dev metrics
-    differed from fp32's by 0.02-0.04: README, GPU). bf16 is always allowed explicitly."""
+    where it is faster and its dev metrics stay within 0.01 of fp32's (`study bench` checks
+    both); fp32 elsewhere, CUDA included, where bf16 was neither faster for a model this small
+    nor within 0.01 (study/bench/RESULTS.md). bf16 is always allowed explicitly."""
+    accelerate: bool = True
+    """Run the speed-up pack (model/accel): rewrites that keep the results but run faster than
+    torch's plain path. false runs the plain path."""
     threads: int = 0
     """torch threads for this trial; 0 leaves torch's default. Ray sets it to the trial's CPUs."""
     model_path: str = ""
@@ -129,8 +119,11 @@ class TrialConfig:
         _check_unit("dropout", self.dropout)
         _check_choice("targets", self.targets, tuple(TARGET_MODULES))
         _check_choice("bias", self.bias, BIASES)
-        if not isinstance(self.orthogonal, bool):
-            raise ConfigError(f"orthogonal={self.orthogonal!r} is invalid: must be true or false")
+        for name in ("orthogonal", "accelerate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} is invalid: must be true or false"
+                )
         _check_choice("head_design", self.head_design, HEAD_DESIGNS)
         _check_int("proj_dim", self.proj_dim, 1)
         _check_choice("pooling", self.pooling, POOLINGS)
@@ -144,6 +137,11 @@ class TrialConfig:
             raise ConfigError(
                 f"task_order={order} is invalid: must be a permutation of sst, para, sts "
                 "(each once)"
+            )
+        if self.orthogonal and (self.method != "lora" or self.mode != "single_task"):
+            raise ConfigError(
+                f"orthogonal=true needs method=lora and mode=single_task "
+                f"(got method={self.method}, mode={self.mode})"
             )
         for name in ("lr", "head_lr"):
             value = getattr(self, name)
@@ -172,6 +170,20 @@ class TrialConfig:
     def lora_alpha(self) -> float:
         """The LoRA alpha actually used."""
         return self.alpha if self.alpha is not None else 2.0 * self.r
+
+    def model_spec(self) -> ModelSpec:
+        """What model/ builds for this config."""
+        adapter = AdapterSpec(
+            method=self.method,
+            r=self.r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=TARGET_MODULES[self.targets],
+            bias=self.bias,
+            orthogonal=self.orthogonal,
+        )
+        heads = HeadSpec(self.head_design, self.proj_dim, self.pooling, self.dropout)
+        return ModelSpec(adapter, heads, per_task=self.mode == "single_task", seed=self.seed)
 
     def replace(self, **changes: Any) -> TrialConfig:
         """A copy with `changes` applied and validated; unknown keys are a ConfigError."""

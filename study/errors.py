@@ -1,8 +1,10 @@
 """Errors a user can fix. The CLI prints them as one line and exits with code 2."""
 
+from model.errors import ModelError
+
 
 class UserError(Exception):
-    """Bad input (config, CLI, data files, model folder): one line, exit code 2."""
+    """Bad input (config, CLI, data files, study folder): one line, exit code 2."""
 
 
 class ConfigError(UserError, ValueError):
@@ -13,8 +15,9 @@ class DataError(UserError):
     """A data file is missing, empty or malformed."""
 
 
-class ModelError(UserError):
-    """A model folder is missing, is not a BERT checkpoint, or fails its checksum."""
+USER_ERRORS = (UserError, ModelError)
+"""What the CLI reports as one line with exit code 2: these and the model package's errors
+(a model folder or saved adapter that cannot be used)."""
 
 
 class NonFiniteLossError(RuntimeError):

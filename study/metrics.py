@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.spec import TASKS
+
+METRICS = (*TASKS, "overall")
+"""Every score a trial reports: the three tasks' dev metrics and the paper's overall."""
+
 
 def overall_score(sst: float, para: float, sts: float) -> float:
     """(sst + para + (sts + 1) / 2) / 3: STS Pearson is mapped from [-1, 1] to [0, 1]."""
     return (sst + para + (sts + 1.0) / 2.0) / 3.0
+
+
+def overall_of(scores: dict[str, float]) -> float | None:
+    """overall_score of a {task: score} dict, or None when a task is missing."""
+    if not all(scores.get(t) is not None for t in TASKS):
+        return None
+    return overall_score(scores["sst"], scores["para"], scores["sts"])
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:

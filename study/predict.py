@@ -2,7 +2,7 @@
 
 TARGET is a run folder (config.json, meta.json, checkpoint/), a study folder (trials.jsonl), or
 a study name, read as the folder runs/NAME under the current directory; a study means its best
-completed trial. Only what the trial saved is loaded (model.checkpoint.load_trial: config,
+completed trial. Only what the trial saved is loaded (study.train.checkpoint.load_trial: config,
 adapters, heads, a merge recipe if any). No Ray, no Optuna.
 
 Output, one file per task in the minBERT leaderboard layout (the header spelling is theirs):
@@ -17,7 +17,6 @@ are printed beside them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -28,6 +27,9 @@ import numpy as np
 
 from study.config import TASKS
 from study.errors import DataError, UserError
+from study.metrics import METRICS, overall_of, task_score
+from study.options import PredictOptions
+from study.records import TRIALS, TrialRecord, read_records
 
 SPLITS = ("dev", "test")
 HEADERS = {
@@ -35,27 +37,39 @@ HEADERS = {
     "para": "Predicted_Is_Paraphrase",
     "sts": "Predicted_Similiarity",  # sic: the leaderboard's spelling
 }
-SCORE_KEYS = ("sst", "para", "sts", "overall")
 DEFAULT_STUDIES = Path("runs")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: PredictOptions) -> int:
     """The CLI entry: resolve the target, load it, predict, write, print; returns 0."""
-    if args.split not in SPLITS:
-        raise UserError(f"--split {args.split!r} is invalid: must be one of {' | '.join(SPLITS)}")
-    run_dir, row = resolve_target(args.target)
-    out_dir = Path(args.out).expanduser() if args.out else run_dir / "predictions"
-    summary = predict_trial(run_dir, args.split, args.data_dir, out_dir, row)
+    if options.split not in SPLITS:
+        raise UserError(
+            f"--split {options.split!r} is invalid: must be one of {' | '.join(SPLITS)}"
+        )
+    run_dir, row = resolve_target(options.target)
+    out_dir = Path(options.out).expanduser() if options.out else run_dir / "predictions"
+    summary = predict_trial(run_dir, options.split, options.data_dir, out_dir, row)
     print(json.dumps(summary, sort_keys=True))
     return 0
 
 
-def resolve_target(target: str) -> tuple[Path, dict[str, Any] | None]:
+def load_run(run_dir: Path):  # noqa: ANN201 - (TrialConfig, MultiTaskBert)
+    """A trained or merged trial's config and model, in eval mode."""
+    from study.merge.recipe import RECIPE, load_merge_run
+    from study.train.checkpoint import load_trial
+
+    if (run_dir / RECIPE).is_file():
+        config, model = load_merge_run(run_dir)
+        return config, model.eval()
+    return load_trial(run_dir)
+
+
+def resolve_target(target: str) -> tuple[Path, TrialRecord | None]:
     """(run folder, the study's trials.jsonl row or None) for a run folder, study folder or name."""
     path = Path(target).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return path, None
-    if path.is_dir() and (path / "trials.jsonl").is_file():
+    if path.is_dir() and (path / TRIALS).is_file():
         return best_trial(path)
     if path.is_dir():
         raise UserError(
@@ -66,7 +80,7 @@ def resolve_target(target: str) -> tuple[Path, dict[str, Any] | None]:
     if len(path.parts) != 1 or path.suffix:
         raise UserError(f"{target}: no such folder; pass a trial's run folder or a study name")
     study_dir = DEFAULT_STUDIES / target
-    if not (study_dir / "trials.jsonl").is_file():
+    if not (study_dir / TRIALS).is_file():
         raise UserError(
             f"unknown study {target!r}: no {study_dir}/trials.jsonl under {Path.cwd()} "
             f"(run `python -m study run {target}` first, or pass a run folder)"
@@ -74,24 +88,22 @@ def resolve_target(target: str) -> tuple[Path, dict[str, Any] | None]:
     return best_trial(study_dir)
 
 
-def best_trial(study_dir: Path) -> tuple[Path, dict[str, Any]]:
+def best_trial(study_dir: Path) -> tuple[Path, TrialRecord]:
     """The completed, saved trial with the highest overall (stopped-early ones have no checkpoint)."""
-    from study.results import read_rows
-
     rows = [
         r
-        for r in read_rows(study_dir)
-        if r.get("status") == "completed" and r.get("adapter_dir") and r.get("overall") is not None
+        for r in read_records(study_dir)
+        if r.status == "completed" and r.adapter_dir and r.overall is not None
     ]
     if not rows:
         raise UserError(f"study folder {study_dir} has no completed trial with a saved checkpoint")
-    row = max(rows, key=lambda r: r["overall"])
-    run_dir = Path(row["adapter_dir"]).expanduser()
+    row = max(rows, key=lambda r: r.overall)
+    run_dir = Path(row.adapter_dir).expanduser()
     if not run_dir.is_absolute() and not run_dir.is_dir():
         run_dir = study_dir / run_dir  # a relative adapter_dir is read from the study folder
     if not run_dir.is_dir():
         raise UserError(
-            f"best trial {row.get('trial_id')} of {study_dir}: its run folder {run_dir} is missing"
+            f"best trial {row.trial_id} of {study_dir}: its run folder {run_dir} is missing"
         )
     return run_dir, row
 
@@ -101,15 +113,16 @@ def predict_trial(
     split: str,
     data_dir: str,
     out_dir: Path,
-    row: dict[str, Any] | None = None,
+    row: TrialRecord | None = None,
 ) -> dict[str, Any]:
     """Load the trial, write the output files, print what was done; return a summary dict."""
-    from model.checkpoint import load_trial, read_meta
+    from model.accel import accelerate
     from model.encoder import load_tokenizer, weights_sha256
-    from study.data import FILE_NAMES, resolve_data_dir
-    from study.hardware import autocast, pick_device, resolve_precision, set_threads
+    from study.data.files import FILE_NAMES, resolve_data_dir
+    from study.train.checkpoint import read_meta
+    from study.train.device import autocast, pick_device, resolve_precision, set_threads
 
-    config, model = load_trial(run_dir)
+    config, model = load_run(run_dir)
     meta = read_meta(run_dir)
     if data_dir:
         config = config.replace(data_dir=str(Path(data_dir).expanduser().resolve()))
@@ -117,17 +130,15 @@ def predict_trial(
     set_threads(config.threads)
     device = pick_device()
     # The precision the trial ran with, when recorded; else the config resolved as it would be.
-    recorded_precision = meta.get("precision") or (row or {}).get("precision")
+    recorded_precision = meta.get("precision") or (row.precision if row else None)
     precision = recorded_precision or resolve_precision(config.precision, device)
     ac = autocast(precision, device)
     model.to(device)
-    if precision == "bf16":  # the numerics of the trial's own evaluation (bf16 residual stream)
-        from model.autocast_inputs import keep_activations_in_autocast_dtype
-
-        keep_activations_in_autocast_dtype(model)
+    if config.accelerate:  # the numerics of the trial's own evaluation
+        accelerate(model, device, precision)
     tokenizer = load_tokenizer(config.model_path)
     model_sha = weights_sha256(config.model_path)
-    chosen = "" if row is None else f" (best trial {row.get('trial_id')} of its study)"
+    chosen = "" if row is None else f" (best trial {row.trial_id} of its study)"
     print(f"trial {run_dir}{chosen}: {config.method}, {config.mode}, scale {config.scale}")
     print(f"data {folder}; {precision} on {device.type}")
     _check_recorded_runtime(meta, precision, device.type)
@@ -164,10 +175,10 @@ def predict_trial(
         n_rows[task] = len(ids)
         print(f"{task}: wrote {len(ids)} rows -> {files[task]}")
         if labels is not None:
-            full_scores[task] = _task_score(task, preds, labels)
+            full_scores[task] = task_score(task, preds, labels)
     summary["files"] = files
     if split == "dev":
-        full_scores["overall"] = _overall(full_scores)
+        full_scores["overall"] = overall_of(full_scores)
         summary["dev_full"] = full_scores
         rows = ", ".join(f"{t} {n} rows" for t, n in n_rows.items())
         print(f"whole dev files ({rows}; the written predictions): {_scores_text(full_scores)}")
@@ -177,14 +188,13 @@ def predict_trial(
 def _dev_subsample(model, config, tokenizer, model_sha, ac, meta, row):  # noqa: ANN001, ANN202
     """Scores on the trial's own dev subsample, computed as run_trial computed them, and the
     subsample's (ids, predictions) per task."""
-    from study.dataset import task_data
-    from study.evaluate import predict
-    from study.trial import EVAL_BATCH
+    from study.data.splits import task_data
+    from study.train.evaluate import predict
 
     dev = task_data(config, "dev", tokenizer, model_sha)
-    preds = {task: predict(model, enc, EVAL_BATCH, ac) for task, enc in dev.items()}
-    scores = {task: _task_score(task, preds[task], dev[task].labels) for task in TASKS}
-    scores["overall"] = _overall(scores)
+    preds = {task: predict(model, enc, autocast=ac) for task, enc in dev.items()}
+    scores = {task: task_score(task, preds[task], dev[task].labels) for task in TASKS}
+    scores["overall"] = overall_of(scores)
     rows = {task: len(enc) for task, enc in dev.items()}
     print(
         f"dev scores on the trial's own dev subsample (dev_per_task={config.dev_per_task}, "
@@ -194,14 +204,14 @@ def _dev_subsample(model, config, tokenizer, model_sha, ac, meta, row):  # noqa:
     )
     print(f"  {_scores_text(scores)}")
     saved = meta.get("dev") or {}
-    recorded = {k: saved.get(k) for k in SCORE_KEYS} if saved else None
+    recorded = {k: saved.get(k) for k in METRICS} if saved else None
     matches = recorded == scores
     if recorded is None:
         print("  recorded: none (meta.json has no dev metrics)")
     else:
         print(f"  recorded (meta.json): {'identical' if matches else _scores_text(recorded)}")
     if row is not None:
-        row_scores = {k: row.get(k) for k in SCORE_KEYS}
+        row_scores = row.scores()
         row_match = row_scores == scores
         matches = matches and row_match
         print(
@@ -223,17 +233,16 @@ def _dev_subsample(model, config, tokenizer, model_sha, ac, meta, row):  # noqa:
 
 def _predict_file(model, config, task, split, tokenizer, ac, known):  # noqa: ANN001, ANN202
     """(ids, predictions, labels or None) for every row of the task's file, in file order."""
-    from study.batching import encode
-    from study.data import load_split
-    from study.evaluate import predict
-    from study.trial import EVAL_BATCH
+    from study.data.batching import encode
+    from study.data.files import load_split
+    from study.train.evaluate import predict
 
     data = load_split(task, split, config.data_dir)
     if known is not None and known[0] == data.ids:  # the subsample was the whole file
         return data.ids, known[1], data.labels
     print(f"predicting {task} {split}: {len(data)} rows", file=sys.stderr, flush=True)
     enc = encode(data, tokenizer, config.max_len, joint=config.head_design == 3)
-    return data.ids, predict(model, enc, EVAL_BATCH, ac), data.labels
+    return data.ids, predict(model, enc, autocast=ac), data.labels
 
 
 def write_output(out_dir: Path, task: str, split: str, ids: list[str], preds: np.ndarray) -> Path:
@@ -253,23 +262,9 @@ def write_output(out_dir: Path, task: str, split: str, ids: list[str], preds: np
     return path
 
 
-def _task_score(task: str, preds: np.ndarray, labels: np.ndarray) -> float:
-    from study.metrics import task_score
-
-    return task_score(task, preds, labels)
-
-
-def _overall(scores: dict[str, float]) -> float | None:
-    from study.metrics import overall_score
-
-    if not all(t in scores for t in TASKS):
-        return None
-    return overall_score(scores["sst"], scores["para"], scores["sts"])
-
-
 def _scores_text(scores: dict[str, Any]) -> str:
     """Every digit (repr), so equality with the recorded numbers can be read off."""
-    return "  ".join(f"{k} {scores.get(k)!r}" for k in SCORE_KEYS if k in scores)
+    return "  ".join(f"{k} {scores.get(k)!r}" for k in METRICS if k in scores)
 
 
 def _check_recorded_runtime(meta: dict[str, Any], precision: str, device: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from model.encoder import verify_model
 from study.config import TASKS, TrialConfig
-from study.data import load_split
+from study.data.files import load_split
 from study.errors import ConfigError, UserError
 
 

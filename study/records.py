@@ -1,104 +1,310 @@
-"""Turn what Ray knows about a finished trial into a trials.jsonl row, and the progress line.
+"""The study folder's durable records: TrialRecord, one line of trials.jsonl per finished trial,
+and study.json (how the study was made). Written by study/tuning; read by reports/, predict and
+resume.
 
-Pure functions (no Ray import): study/tune.py's callback passes plain values in.
+A trial returns one TrialRecord (run_trial, run_merge_trial); Ray carries it as JSON; the
+study's recorder adds its bookkeeping (trial id, status, ...) and appends it. Every row carries
+`format`; rows without one are the unversioned rows of earlier releases (format 1), which hold
+a subset of the same keys and load as they are.
+
+Rows are appended with one write() of a whole line plus fsync, so a crash leaves a line whole
+or absent; a torn tail from a crash mid-write is cut off before the next append.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study.runner import StudyPlan, apply_params
+from study.errors import UserError
+from study.metrics import METRICS
 
-SCORES = ("sst", "para", "sts", "overall", "params_pct", "params_total_pct", "adapter_pct")
-
-
-def trial_row(
-    plan: StudyPlan,
-    trial_id: str,
-    params: dict[str, Any],
-    status: str,
-    error: str | None,
-    result: dict[str, Any],
-    history: list[dict],
-    checkpoint_path: str | None,
-) -> dict[str, Any]:
-    """One row as documented in study/results.py."""
-    extra = json.loads(result.get("extra_json") or "{}")
-    history = extra.pop("history", None) or history
-    row = {
-        "study": plan.spec.name,
-        "trial_id": trial_id,
-        "status": status,
-        "error": error,
-        "kind": plan.spec.kind,
-        "config": row_config(plan, params),
-        "seed": plan.base.seed,
-        "params": dict(params),
-        "history": history,
-        **{k: result.get(k) for k in SCORES},
-        "seconds": result.get("seconds") or result.get("time_total_s"),
-        "epochs_run": len(history),
-        "adapter_dir": checkpoint_path if status == "completed" else None,
-        "trained_params": extra.get("trained_params"),
-        "time_split": extra.get("time_split"),
-        "precision": extra.get("precision"),
-        "peak_rss_mb": extra.get("peak_rss_mb"),  # in the final report only
-        "device": extra.get("device"),
-        "gpu": extra.get("gpu"),  # the GPU's name on CUDA, else null
-        "peak_gpu_mb": extra.get("peak_gpu_mb"),
-        "started_unix": extra.get("started_unix"),
-        "ended_unix": extra.get("ended_unix"),
-        "cpu_seconds": extra.get("cpu_seconds"),
-        "nice": extra.get("nice"),
-        "node_id": result.get("node_id"),
-        "worker_pid": result.get("worker_pid"),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if status == "errored":  # whatever it reported before failing is not a result
-        row.update({k: None for k in SCORES})
-    return row
+RECORD_FORMAT = 2
+TRIALS = "trials.jsonl"
+STUDY_META = "study.json"
+STATUSES = ("completed", "stopped_early", "errored")
+COUNTS = (
+    "params_pct",  # trainable / (base encoder + heads) x 100, one task's share (model/multitask)
+    "params_total_pct",  # every task's adapters and heads together
+    "adapter_pct",  # adapters only / base encoder x 100 (the paper's count)
+    "adapter_params",
+    "trainable_params",
+    "base_params",
+)
 
 
-def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
-    """The full config of a trial; a merge trial's is the stage-1 base plus its recipe."""
-    if plan.spec.kind == "merge":
-        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
-        return {
-            **plan.base.to_dict(),
-            "merge_method": params.get("merge_method"),
-            "lambdas": lambdas,
-            "density": params.get("density"),
-        }
-    return apply_params(plan.base, params).to_dict()
+class RecordFormatError(UserError):
+    """A trials.jsonl row written by a newer peft-study."""
 
 
-def progress_line(plan: StudyPlan, rows: list[dict], running: int, minutes: float) -> str:
-    """[study 3.2 min] 5/14 done: 3 completed, 1 stopped early, 1 errored; 1 running | best ..."""
-    count = {
-        s: sum(r["status"] == s for r in rows) for s in ("completed", "stopped_early", "errored")
-    }
-    scored = [r for r in rows if r.get("overall") is not None]
-    best = max(scored, key=lambda r: r["overall"]) if scored else None
-    best_txt = (
-        f"best overall {best['overall']:.4f} ({best['trial_id']}: {best['params']})"
-        if best
-        else "best -"
+@dataclass(frozen=True)
+class EpochScores:
+    """Dev scores after one epoch, and the epoch's mean training loss per task."""
+
+    epoch: int
+    sst: float
+    para: float
+    sts: float
+    overall: float
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MergeInfo:
+    """How a merge trial combined the stage-1 adapters (study/merge)."""
+
+    method: str
+    lambdas: dict[str, float]
+    weights: dict[str, float]
+    """What multiplied each ΔW (fedavg: λ / Σλ; eoe: λ per expert)."""
+    density: float | None = None
+    stage1_dir: str | None = None
+    residual_overlap: float | None = None
+    """Largest ‖ΔWᵢ ΔWⱼᵀ‖ / (‖ΔWᵢ‖ ‖ΔWⱼ‖) of the merged adapters (≈ 0 for OrthoAda)."""
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial: its config, dev scores per epoch, parameter counts, and how it ran."""
+
+    format: int = RECORD_FORMAT
+    kind: str = "train"
+    """train (run_trial) | merge (run_merge_trial)."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """The full TrialConfig (to_dict); a merge trial's also has merge_method, lambdas, density."""
+    sst: float | None = None
+    para: float | None = None
+    sts: float | None = None
+    overall: float | None = None
+    """Dev scores after the last epoch run; None for an errored trial."""
+    history: tuple[EpochScores, ...] = ()
+    epochs_run: int = 0
+    final: bool = False
+    """True once the trial ran its last epoch (and saved its checkpoint)."""
+    params_pct: float | None = None
+    params_total_pct: float | None = None
+    adapter_pct: float | None = None
+    adapter_params: int | None = None
+    trainable_params: int | None = None
+    base_params: int | None = None
+    seconds: float | None = None
+    started_unix: float | None = None
+    ended_unix: float | None = None
+    cpu_seconds: float | None = None
+    """CPU time of every thread of the trial's process."""
+    nice: int | None = None
+    """The training thread's nice value (a Ray worker's priority)."""
+    precision: str | None = None
+    device: str | None = None
+    gpu: str | None = None
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
+    time_split: dict[str, float] = field(default_factory=dict)
+    """Seconds spent in setup (tokenize included), data, train, eval and save."""
+    model_sha256: str | None = None
+    train_examples: dict[str, int] = field(default_factory=dict)
+    dev_examples: dict[str, int] = field(default_factory=dict)
+    trained_params: tuple[str, ...] = ()
+    """Trainable parameter names of encoder block 0 (Figure 1)."""
+    adapter_dir: str | None = None
+    """The saved run folder (checkpoint) of a completed trial."""
+    merge: MergeInfo | None = None
+    study: str | None = None
+    """The rest is the study's bookkeeping, filled in by study/tuning."""
+    trial_id: str | None = None
+    status: str | None = None
+    error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """The values the search sampled."""
+    seed: int | None = None
+    node_id: str | None = None
+    worker_pid: int | None = None
+    finished_at: str | None = None
+
+    def scores(self) -> dict[str, float | None]:
+        return {m: getattr(self, m) for m in METRICS}
+
+    def counts(self) -> dict[str, float | int | None]:
+        return {k: getattr(self, k) for k in COUNTS}
+
+    def replace(self, **changes: Any) -> TrialRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        """A record from a trials.jsonl row of this or an earlier format."""
+        version = data.get("format", 1)
+        if not isinstance(version, int) or version > RECORD_FORMAT:
+            raise RecordFormatError(
+                f"a {TRIALS} row has format {version!r}, newer than this peft-study reads "
+                f"(formats 1-{RECORD_FORMAT}); upgrade peft-study to read it"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        values["format"] = version
+        values["history"] = tuple(_epoch(h) for h in data.get("history") or ())
+        values["trained_params"] = tuple(data.get("trained_params") or ())
+        if isinstance(data.get("merge"), dict):
+            values["merge"] = MergeInfo(**data["merge"])
+        elif data.get("merge_method"):  # format 1 kept a merge's settings beside the scores
+            values["merge"] = MergeInfo(
+                method=data["merge_method"],
+                lambdas=data.get("lambdas") or {},
+                weights=data.get("merge_weights") or {},
+                density=data.get("density"),
+                stage1_dir=data.get("stage1_dir"),
+                residual_overlap=data.get("residual_overlap"),
+            )
+        for name in ("config", "params", "time_split", "train_examples", "dev_examples"):
+            if not isinstance(values.get(name, {}), dict):
+                values.pop(name)
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialRecord:
+        return cls.from_dict(json.loads(text))
+
+
+def _epoch(entry: dict[str, Any]) -> EpochScores:
+    """A history entry; format 1 kept the losses as loss_<task> keys beside the scores."""
+    losses = dict(entry.get("losses") or {})
+    losses |= {k[5:]: v for k, v in entry.items() if k.startswith("loss_")}
+    return EpochScores(
+        int(entry.get("epoch", 0)), *(entry.get(m, float("nan")) for m in METRICS), losses
     )
-    return (
-        f"[{plan.spec.name} {minutes:5.1f} min] {len(rows)}/{plan.samples} done: "
-        f"{count['completed']} completed, {count['stopped_early']} stopped early, "
-        f"{count['errored']} errored; {running} running | {best_txt}"
-    )
 
 
-def error_line(error_file: str | None) -> str:
-    """Last line of the trial's traceback, e.g. 'NonFiniteLossError: non-finite loss ...'."""
-    text = ""
-    if error_file and os.path.isfile(error_file):
-        text = Path(error_file).read_text(errors="replace")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "trial failed (no error message)"
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (JSON's shape)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def append_record(study_dir: str | Path, record: TrialRecord) -> None:
+    """Append one row durably. An OSError (read-only, disk full) becomes a one-line UserError."""
+    path = Path(study_dir) / TRIALS
+    line = (record.to_json() + "\n").encode()
+    try:
+        _repair_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            _write_whole(fd, line)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"cannot write {path}: {reason}; results so far are intact") from None
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """Write all of `data` and fsync, or cut the file back to its old end and re-raise.
+
+    write() may write only part (a file-size limit, a disk filling up): without the cut, a
+    failed append would leave a torn line behind.
+    """
+    start = os.fstat(fd).st_size
+    try:
+        done = 0
+        while done < len(data):
+            written = os.write(fd, data[done:])
+            if written == 0:
+                raise OSError(28, os.strerror(28))  # ENOSPC: nothing more fits
+            done += written
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass  # the next append cuts the torn tail (_repair_tail)
+        raise
+
+
+def read_records(study_dir: str | Path) -> list[TrialRecord]:
+    """Every whole row, in file order; a torn last line is ignored."""
+    path = Path(study_dir) / TRIALS
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_bytes().split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:  # bad JSON or bad UTF-8: only a crash mid-write leaves one, at the end
+            continue
+        if isinstance(row, dict):
+            records.append(TrialRecord.from_dict(row))
+    return records
+
+
+def finished_records(study_dir: str | Path) -> dict[str, TrialRecord]:
+    """trial_id -> record for rows whose status is final (not errored)."""
+    return {r.trial_id: r for r in read_records(study_dir) if r.status != "errored"}
+
+
+def best_record(study_dir: str | Path, metric: str = "overall") -> TrialRecord | None:
+    """The completed (or stopped-early) row with the highest `metric`."""
+    rows = [
+        r
+        for r in read_records(study_dir)
+        if r.status != "errored" and getattr(r, metric) is not None
+    ]
+    return max(rows, key=lambda r: getattr(r, metric)) if rows else None
+
+
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write JSON beside, fsync, rename: whole or absent. An OSError is a one-line UserError."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp.is_file():  # a half-written copy; `path` itself was never touched
+            tmp.unlink()
+        raise UserError(f"cannot write {path}: {err.strerror or type(err).__name__}") from None
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from a file; a UserError names a file that is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a JSON object")
+    return data
+
+
+def read_study_meta(study_dir: str | Path) -> dict[str, Any]:
+    path = Path(study_dir) / STUDY_META
+    return read_json(path) if path.is_file() else {}
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a partial last line (left by a crash mid-write) so the next row starts clean."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        data = fh.seek(0) or fh.read()
+        fh.truncate(data.rfind(b"\n") + 1)

@@ -58,7 +58,7 @@ def train_steps_bf16(model, config, batch: dict, steps: int) -> list[float]:  # 
     import torch
 
     from model.heads import task_loss
-    from study.trial import make_optimizer
+    from study.train.loop import make_optimizer
 
     optimizer = make_optimizer(model, config)
     losses = []
@@ -70,3 +70,10 @@ def train_steps_bf16(model, config, batch: dict, steps: int) -> list[float]:  # 
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def read_rows(study_dir) -> list[dict]:  # noqa: ANN001
+    """trials.jsonl as the plain dicts the file holds, each read through TrialRecord."""
+    from study.records import read_records
+
+    return [record.to_dict() for record in read_records(study_dir)]

@@ -152,7 +152,7 @@ def test_auto_precision_follows_the_measured_evidence():
     CUDA stays fp32 (an H200 run: bf16 slower for MiniLM, dev metrics 0.02-0.04 apart)."""
     import torch
 
-    from study.hardware import cpu_has_fast_bf16, resolve_precision
+    from study.train.device import cpu_has_fast_bf16, resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_precision("auto", cpu) == ("bf16" if cpu_has_fast_bf16() else "fp32")

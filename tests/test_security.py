@@ -23,9 +23,8 @@ import pytest
 from model.encoder import WEIGHTS, embedded_model_path, load_encoder
 from study.cli import build_parser
 from study.errors import ModelError
-from study.results import read_rows
-from tests.conftest import PROJECT
-from tests.test_bad_input import one_error_line, run_cli
+from tests.cli.test_bad_input import one_error_line, run_cli
+from tests.conftest import PROJECT, read_rows
 
 # ---- a bait pickle: unpickling it (torch.load(weights_only=False)) makes a folder ----
 
@@ -79,13 +78,13 @@ def test_encoder_loads_safetensors_and_never_the_pickle_beside_it(tmp_path):
 
 def test_trial_folder_with_a_pickled_adapter_is_refused(tmp_path):
     """predict loads adapters from adapter_model.safetensors only, never adapter_model.bin."""
-    from model.checkpoint import save_trial
     from model.multitask import build_model
     from study.scales import scale_config
+    from study.train.checkpoint import save_trial
 
     config = scale_config("smoke").replace(r=2)
     run_dir = tmp_path / "trial"
-    save_trial(build_model(config, load_encoder()), config, run_dir, {})
+    save_trial(build_model(config.model_spec(), load_encoder()), config, run_dir, {})
     adapters = sorted((run_dir / "checkpoint" / "adapters").glob("*/adapter_model.safetensors"))
     assert adapters, "single_task LoRA saves one adapter per task"
     for weights in adapters:
@@ -101,7 +100,9 @@ def test_trial_folder_with_a_pickled_adapter_is_refused(tmp_path):
 
 def test_cli_defaults_bind_the_dashboard_to_loopback():
     args = build_parser().parse_args(["run", "smoke"])
-    assert (args.dashboard_host, args.dashboard_port) == ("127.0.0.1", 8265)
+    assert args.dashboard_host == "127.0.0.1"
+    # the port: 8265 when free, else a free one (tests/tuning/test_two_studies.py)
+    assert args.dashboard_port is None
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -233,7 +234,7 @@ def test_dashboard_answers_with_the_token(live_study):
 
 @pytest.mark.slow
 def test_dashboard_names_the_worker_and_its_log_names_the_trial(live_study):
-    """Actors page: Repr 'smoke trial worker' (study/tune.py PeftTrial); the actor's log (its
+    """Actors page: Repr 'smoke trial worker' (study/tuning/execute.py PeftTrial); the actor's log (its
     Logs tab, through the same token-guarded API) says which trial it runs."""
     names: list[str] = []
     text = ""
@@ -270,7 +271,7 @@ def _group_cmdlines(pgid: int) -> list[str]:
 @pytest.mark.slow
 def test_local_ray_runs_without_a_log_monitor(live_study):
     """The study's own Ray runs raylet and GCS but no log monitor, which would scan the log
-    folder 10 times a second beside the trial for nothing (log_to_driver is off; study/tune.py)."""
+    folder 10 times a second beside the trial for nothing (log_to_driver is off; study/tuning/execute.py)."""
     cmdlines = _group_cmdlines(live_study.proc.pid)
     assert any("raylet" in c for c in cmdlines) and any("gcs_server" in c for c in cmdlines)
     assert not [c for c in cmdlines if "log_monitor" in c]

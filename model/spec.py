@@ -1,0 +1,69 @@
+"""What model/ needs to build a multi-task BERT, as frozen dataclasses (no study types).
+
+study/config.py's TrialConfig.model_spec() fills these from a trial's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TASKS = ("sst", "para", "sts")
+# peft matches a target name against the end of each module path.
+TARGET_MODULES = {
+    "qkv": ("query", "key", "value"),
+    "attn": ("query", "key", "value", "attention.output.dense"),
+    "all_linear": (
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What trains in the encoder."""
+
+    method: str = "lora"
+    """full (every weight) | lora | dora."""
+    r: int = 16
+    """LoRA rank."""
+    alpha: float = 32.0
+    """LoRA alpha: the update is scaled by alpha / r."""
+    dropout: float = 0.0
+    """peft's lora_dropout."""
+    targets: tuple[str, ...] = TARGET_MODULES["qkv"]
+    """Module-name suffixes that get an adapter."""
+    bias: str = "none"
+    """none | all: with all, every bias of the encoder trains too."""
+    orthogonal: bool = False
+    """OrthoAda: each task's lora_A is a frozen block of one shared orthogonal basis."""
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The task heads (paper Sec. 4.1.1)."""
+
+    design: int = 3
+    """Last layer for Para and STS: 1 (Eq. 1), 2 (Eq. 2) or 3 (Eq. 3, joint encoding)."""
+    proj_dim: int = 64
+    """d, the projection size of W1, W2 in Eq. 2 and 3."""
+    pooling: str = "cls"
+    """Sentence vector: cls (the [CLS] state) | mean (masked mean over tokens)."""
+    dropout: float = 0.3
+    """Dropout on the sentence vector before every head."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole multi-task model."""
+
+    adapter: AdapterSpec = AdapterSpec()
+    heads: HeadSpec = HeadSpec()
+    per_task: bool = True
+    """True: one encoder (with its own adapter) per task; False: one shared encoder."""
+    seed: int = 0
+    """Seed of the heads' and adapters' initialisation (and OrthoAda's bases)."""

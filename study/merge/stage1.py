@@ -1,0 +1,123 @@
+"""Stage 1 of the merge study: train the per-task adapters once (or reuse saved ones).
+
+Two sets are kept under <study_dir>/stage1/:
+    orthogonal/   single_task LoRA with orthogonal=True (OrthoAda's adapters)
+    standard/     single_task LoRA (EoE, FedAvg, task arithmetic, TIES, DARE)
+Each is a run folder as run_trial writes it (config.json, meta.json, checkpoint/adapters/<task>/
+in peft format, checkpoint/heads.safetensors) plus stage1.json: run_trial's final metrics and
+residual_overlap (max ‖ΔWᵢ ΔWⱼᵀ‖ / (‖ΔWᵢ‖ ‖ΔWⱼ‖) over layers and task pairs).
+A set is reused when its saved config.json equals the wanted config (threads aside) and the
+model checksum and every file are there; otherwise it is trained again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from model.encoder import weights_sha256
+from model.merged import LoraAdapter, max_residual_overlap, read_lora_adapter
+from study.config import TASKS, TrialConfig
+from study.errors import ConfigError, UserError
+from study.records import read_json, write_json_atomic
+
+STAGE1 = "stage1"
+SUMMARY = "stage1.json"
+# OrthoAda first: a rank too large for the orthogonal basis fails before any training.
+SETS = {"orthogonal": True, "standard": False}
+_IGNORED = ("threads",)  # does not change what is trained
+
+
+def stage1_config(base: TrialConfig, orthogonal: bool) -> TrialConfig:
+    """The single-task config one adapter set trains with; merging needs LoRA without biases."""
+    if base.method != "lora" or base.bias != "none":
+        raise ConfigError(
+            f"the merge study needs method=lora and bias=none (got method={base.method}, "
+            f"bias={base.bias}): DoRA and trained biases are not additive residuals"
+        )
+    return base.replace(mode="single_task", orthogonal=orthogonal)
+
+
+def prepare_task_adapters(
+    base: TrialConfig, study_dir: str | Path, progress: bool = False
+) -> dict[str, Any]:
+    """Train (or reuse) both adapter sets. Returns JSON-able paths and facts:
+
+    {"standard": "<abs run dir>", "orthogonal": "<abs run dir>",
+     "reused": {set: bool}, "dev": {set: {sst, para, sts, overall}},
+     "residual_overlap": {set: float}}
+    """
+    from study.train.trial import run_trial
+
+    root = Path(study_dir) / STAGE1
+    out: dict[str, Any] = {"reused": {}, "dev": {}, "residual_overlap": {}}
+    for name, orthogonal in SETS.items():
+        config = stage1_config(base, orthogonal)
+        run_dir = root / name
+        reused = is_reusable(run_dir, config)
+        if not reused:
+            (run_dir / SUMMARY).unlink(missing_ok=True)
+            record = run_trial(config, report=None, run_dir=run_dir, progress=progress)
+            adapters = read_task_adapters(run_dir)
+            overlap = max_residual_overlap([adapters[t] for t in TASKS])
+            write_json_atomic(run_dir / SUMMARY, record.to_dict() | {"residual_overlap": overlap})
+        summary = read_summary(run_dir)
+        out[name] = str(run_dir.resolve())
+        out["reused"][name] = reused
+        out["dev"][name] = {k: summary[k] for k in ("sst", "para", "sts", "overall")}
+        out["residual_overlap"][name] = summary["residual_overlap"]
+    return out
+
+
+def is_reusable(run_dir: Path, config: TrialConfig) -> bool:
+    """True when run_dir holds a whole stage-1 set trained with `config` on today's model."""
+    ckpt = run_dir / "checkpoint"
+    needed = [run_dir / "config.json", run_dir / "meta.json", run_dir / SUMMARY]
+    needed += [ckpt / "heads.safetensors"]
+    needed += [ckpt / "adapters" / t / "adapter_model.safetensors" for t in TASKS]
+    if not all(p.is_file() for p in needed):
+        return False
+    try:
+        saved = read_json(run_dir / "config.json")
+        meta = read_json(run_dir / "meta.json")
+    except UserError:
+        return False
+    return first_difference(saved, config) is None and meta.get("model_sha256") == weights_sha256(
+        config.model_path
+    )
+
+
+def first_difference(saved: dict[str, Any], config: TrialConfig) -> str | None:
+    """'key: saved vs wanted' for the first field where a saved config.json differs, else None."""
+    wanted = config.to_dict()
+    for key in sorted(set(saved) | set(wanted)):
+        if key not in _IGNORED and saved.get(key) != wanted.get(key):
+            return f"{key}: {saved.get(key)!r} vs {wanted.get(key)!r}"
+    return None
+
+
+def read_stage1_config(run_dir: str | Path) -> TrialConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a stage-1 run folder: no config.json")
+    return TrialConfig.from_dict(read_json(path))
+
+
+def read_task_adapters(run_dir: str | Path) -> dict[str, LoraAdapter]:
+    """{task: adapter} from run_dir/checkpoint/adapters/<task>/ (peft format)."""
+    return {t: read_lora_adapter(adapter_path(run_dir, t)) for t in TASKS}
+
+
+def adapter_path(run_dir: str | Path, task: str) -> Path:
+    return Path(run_dir).resolve() / "checkpoint" / "adapters" / task
+
+
+def heads_path(run_dir: str | Path) -> Path:
+    return Path(run_dir).resolve() / "checkpoint" / "heads.safetensors"
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / SUMMARY
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no {SUMMARY}; run stage 1 (prepare_task_adapters) again")
+    return read_json(path)

@@ -1,0 +1,143 @@
+"""Save and load what a trial trained: peft adapters (safetensors), heads, config, metadata.
+
+Layout of a run folder:
+    config.json                      the TrialConfig
+    meta.json                        model sha256, dev metrics, library versions
+    checkpoint/heads.safetensors     the three task heads
+    checkpoint/adapters/<key>/       peft save_pretrained (adapter_model.safetensors + config)
+    checkpoint/encoders/<key>/model.safetensors   full fine-tuning only
+<key> is a task (single_task mode) or "shared" (sequential mode).
+The checkpoint folder is written beside and renamed into place, so it is whole or absent.
+A merge trial's folder holds a merge.json instead of adapters (study/merge/recipe.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from model.encoder import check_model_folder, load_encoder, weights_sha256
+from model.errors import ModelError
+from model.multitask import SHARED, MultiTaskBert, build_model
+from study.config import TASKS, TrialConfig
+from study.errors import UserError
+from study.records import read_json, write_json_atomic
+from study.train.model_card import write_model_cards
+
+
+def save_trial(
+    model: MultiTaskBert, config: TrialConfig, run_dir: str | Path, meta: dict[str, Any]
+) -> Path:
+    """Write the run folder; returns the checkpoint path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = run_dir / "checkpoint"
+    tmp = run_dir / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for key, enc in model.encoders.items():
+        if hasattr(enc, "peft_config"):
+            enc.save_pretrained(str(tmp / "adapters" / key))
+        else:
+            (tmp / "encoders" / key).mkdir(parents=True)
+            state = {k: v.detach().contiguous().cpu() for k, v in enc.state_dict().items()}
+            save_file(state, str(tmp / "encoders" / key / "model.safetensors"))
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in model.heads.state_dict().items()},
+        str(tmp / "heads.safetensors"),
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    write_json_atomic(run_dir / "config.json", config.to_dict())
+    write_json_atomic(run_dir / "meta.json", {**meta, **library_versions()})
+    write_model_cards(run_dir, config, meta.get("model_sha256", ""), {"dev": meta.get("dev")})
+    return final
+
+
+def load_trial(run_dir: str | Path) -> tuple[TrialConfig, MultiTaskBert]:
+    """Rebuild the trained model of a run folder (UserError if it is not one)."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoint"
+    if not (run_dir / "config.json").is_file() or not (ckpt / "heads.safetensors").is_file():
+        raise UserError(
+            f"{run_dir} is not a trial folder: need config.json and checkpoint/heads.safetensors"
+        )
+    config = read_config(run_dir)
+    check_model_folder(config.model_path)  # a ModelError, not a traceback, if it is gone
+    check_model_sha(run_dir, read_meta(run_dir).get("model_sha256"), config.model_path)
+    model = load_checkpoint(run_dir, config)
+    model.eval()
+    return config, model
+
+
+def read_config(run_dir: str | Path) -> TrialConfig:
+    """The TrialConfig of a run folder."""
+    return TrialConfig.from_dict(read_json(Path(run_dir) / "config.json"))
+
+
+def check_model_sha(run_dir: str | Path, saved_sha: str | None, model_path: str) -> None:
+    """A ModelError when the run was trained on other base weights than model_path holds."""
+    current_sha = weights_sha256(model_path)
+    if saved_sha and saved_sha != current_sha:
+        raise ModelError(
+            f"{run_dir} was trained on a model with sha256 {saved_sha[:12]}…, but "
+            f"{model_path or 'the embedded model'} has {current_sha[:12]}…"
+        )
+
+
+def load_checkpoint(run_dir: str | Path, config: TrialConfig) -> MultiTaskBert:
+    """The standard layout: base encoder(s) + saved adapters (or full weights) + heads."""
+    ckpt = Path(run_dir) / "checkpoint"
+    keys = list(TASKS) if config.mode == "single_task" else [SHARED]
+    # Plain encoders first; the saved adapters (OrthoAda's frozen lora_A included) go on top.
+    plain = config.replace(method="full", orthogonal=False)
+    model = build_model(plain.model_spec(), load_encoder(config.model_path))
+    for key in keys:
+        model.encoders[key] = _load_encoder_weights(ckpt, key, config, model.encoders[key])
+    model.heads.load_state_dict(load_file(str(ckpt / "heads.safetensors")))
+    return model
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    """meta.json of a run folder ({} when absent): model_sha256, dev metrics, versions."""
+    path = Path(run_dir) / "meta.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _load_encoder_weights(ckpt: Path, key: str, config: TrialConfig, base):  # noqa: ANN001, ANN202
+    if config.method == "full":
+        path = ckpt / "encoders" / key / "model.safetensors"
+        if not path.is_file():
+            raise UserError(
+                f"{ckpt.parent}: missing encoder weights {path.relative_to(ckpt.parent)}"
+            )
+        base.load_state_dict(load_file(str(path)))
+        return base
+    path = ckpt / "adapters" / key
+    if not (path / "adapter_model.safetensors").is_file():
+        raise UserError(
+            f"{ckpt.parent}: missing adapter {path.relative_to(ckpt.parent)}/adapter_model.safetensors"
+        )
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question while loading; nothing for a user to fix.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        return PeftModel.from_pretrained(base, str(path))
+
+
+def library_versions() -> dict[str, str]:
+    import peft
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+    }

@@ -1,0 +1,152 @@
+"""The trial: a pure function `run_trial(config, report) -> TrialRecord`. No Ray, no Optuna.
+
+Loop (paper Sec. 4.1.2): epochs > tasks in config.task_order > batches. In single_task mode
+each task steps its own adapter and head; in sequential mode all tasks step one model.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.accel import accelerate
+from model.adapters import share_frozen_weights, trained_layer_names
+from model.encoder import load_encoder, load_tokenizer, weights_sha256
+from model.multitask import MultiTaskBert, build_model, parameter_counts
+from study.config import TrialConfig
+from study.data.splits import task_data
+from study.records import EpochScores, TrialRecord
+from study.train.checkpoint import save_trial
+from study.train.device import (
+    autocast,
+    gpu_name,
+    pick_device,
+    resolve_precision,
+    set_threads,
+    thread_nice,
+)
+from study.train.evaluate import evaluate
+from study.train.loop import make_optimizer, train_task
+from study.train.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
+
+Report = Callable[[TrialRecord], None]
+
+
+def build_trial_model(
+    config: TrialConfig, device: torch.device, precision: str = "fp32", skip: Iterable[str] = ()
+) -> MultiTaskBert:
+    """The model a trial trains at `precision` (fp32 | bf16), on `device`: built from the
+    config, the tasks' frozen base weights shared, and (config.accelerate) the speed-up pack
+    applied but for the rewrites in `skip`."""
+    model = build_model(config.model_spec(), load_encoder(config.model_path)).to(device)
+    share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
+    if config.accelerate:
+        accelerate(model, device, precision, skip)
+    return model
+
+
+def run_trial(
+    config: TrialConfig,
+    report: Report | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = False,
+    stop: threading.Event | None = None,
+) -> TrialRecord:
+    """Train and evaluate one config; report(record) after every epoch; return the final record.
+
+    Each report carries the scores and history so far; the last one (final=True) is the
+    returned record. Deterministic on CPU for a given config (seed, data_seed) and thread
+    count. Setting `stop` from another thread ends the trial before its next step (raises
+    TrialStopped).
+    """
+    start_trial_memory()  # a reused worker: each trial's own peak RSS
+    t_start, cpu_start, started_unix = time.perf_counter(), time.process_time(), time.time()
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = pick_device()
+    precision = resolve_precision(config.precision, device)
+    model_sha = weights_sha256(config.model_path)
+    tokenizer = load_tokenizer(config.model_path)
+    t_data = time.perf_counter()
+    train = task_data(config, "train", tokenizer, model_sha)
+    dev = task_data(config, "dev", tokenizer, model_sha)
+    t_data = time.perf_counter() - t_data
+    model = build_trial_model(config, device, precision)
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(config.seed)
+    # setup: everything before the first step (tokenize, a part of it: data files + tokens);
+    # data: batch padding + copies; train: forward, backward, optimizer step.
+    timing = {"setup": time.perf_counter() - t_start, "tokenize": t_data}
+    timing |= {"data": 0.0, "train": 0.0, "eval": 0.0, "save": 0.0}
+    record = TrialRecord(
+        config=config.to_dict(),
+        **parameter_counts(model),
+        precision=precision,
+        device=device.type,
+        gpu=gpu_name(device),
+        model_sha256=model_sha,
+        trained_params=tuple(trained_layer_names(model.encoder_for("sst"))),
+        train_examples={t: len(e) for t, e in train.items()},
+        dev_examples={t: len(e) for t, e in dev.items()},
+        started_unix=started_unix,  # wall clock: which trials ran at the same time
+    )
+    for epoch in range(1, config.epochs + 1):
+        losses = {
+            task: train_task(
+                model,
+                optimizer,
+                train[task],
+                config,
+                epoch,
+                rng,
+                device,
+                precision,
+                progress,
+                timing,
+                stop,
+            )
+            for task in config.task_order
+        }
+        t0 = time.perf_counter()
+        scores = evaluate(model, dev, autocast=autocast(precision, device))
+        timing["eval"] += time.perf_counter() - t0
+        scored = EpochScores(epoch, **scores, losses=losses)
+        record = record.replace(**scores, history=(*record.history, scored), epochs_run=epoch)
+        if progress:
+            print(_scores_line(scored), file=sys.stderr)
+        if epoch < config.epochs and report is not None:
+            report(record)
+
+    # Save before the last report, so a scheduler may stop the trial at its last epoch safely.
+    if run_dir is not None:
+        t0 = time.perf_counter()
+        meta = {"model_sha256": model_sha, "dev": scores, "precision": precision}
+        save_trial(model, config, run_dir, meta | {"device": device.type})
+        timing["save"] = time.perf_counter() - t0
+    record = record.replace(
+        final=True,
+        seconds=time.perf_counter() - t_start,
+        ended_unix=time.time(),
+        cpu_seconds=time.process_time() - cpu_start,  # all threads of this process
+        nice=thread_nice(),  # the training thread's priority (a Ray worker's too)
+        time_split={k: round(v, 3) for k, v in timing.items()},
+        adapter_dir=str(Path(run_dir).resolve()) if run_dir is not None else None,
+        peak_rss_mb=peak_rss_mb(),
+        peak_gpu_mb=peak_gpu_mb(),
+    )
+    if report is not None:
+        report(record)
+    return record
+
+
+def _scores_line(scores: EpochScores) -> str:
+    return (
+        f"epoch {scores.epoch}: sst {scores.sst:.3f}  para {scores.para:.3f}  "
+        f"sts {scores.sts:.3f}  overall {scores.overall:.3f}"
+    )

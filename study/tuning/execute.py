@@ -1,0 +1,104 @@
+"""Run or resume a study: Ray Tune's Tuner with OptunaSearch (seeded TPE) and ASHA.
+
+Trials run `study.train.trial.run_trial` in Ray actors (trainable.py); the driver-side
+StudyRecorder writes one durable row per finished trial to trials.jsonl. Resume =
+Tuner.restore on the same folder; a trial already recorded as finished is never trained again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import ray
+from ray import tune
+
+from model.encoder import weights_sha256
+from study.data.splits import data_sizes
+from study.train.checkpoint import library_versions
+from study.tuning.cluster import init_ray
+from study.tuning.recorder import StudyRecorder
+from study.tuning.resources import alive_nodes, fit_request
+from study.tuning.search import make_scheduler, make_searcher
+from study.tuning.study_meta import write_study_meta
+from study.tuning.study_plan import StudyPlan
+from study.tuning.trainable import make_trainable
+
+
+class AfterEachTrial(tune.Callback):
+    """Calls hook() in the driver after each trial completes; the study waits meanwhile."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        self.hook = hook
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.hook()
+
+
+def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None) -> None:
+    """Run (or resume) the study until it has plan.samples trials. after_each_trial (a
+    module-level function, as Tune pickles it) runs in the driver after each trial of a new
+    study (the benchmark's plain runs)."""
+    callbacks = (AfterEachTrial(after_each_trial),) if after_each_trial else ()
+    plan.study_dir.mkdir(parents=True, exist_ok=True)
+    init_ray(plan)
+    try:
+        plan = fit_request(plan, alive_nodes())  # before anything is written or trained
+        if not plan.resume:
+            versions = {**library_versions(), "ray": ray.__version__}
+            versions["optuna"] = optuna.__version__
+            sha = weights_sha256(plan.base.model_path)
+            write_study_meta(plan, sha, data_sizes(plan.base), versions)
+        stage1 = None
+        if plan.spec.kind == "merge":  # stage 1: per-task adapters, trained once (or reused)
+            from study.merge.stage1 import prepare_task_adapters
+
+            where = plan.study_dir / "stage1"
+            print(f"{plan.spec.name} stage 1: per-task adapters in {where}", file=sys.stderr)
+            stage1 = prepare_task_adapters(plan.base, plan.study_dir, progress=True)
+        exp_path = f"{plan.storage}/{plan.spec.name}"
+        if plan.resume and tune.Tuner.can_restore(exp_path):
+            print(f"resuming {plan.spec.name} from {exp_path}", file=sys.stderr)
+            tuner = tune.Tuner.restore(
+                exp_path,
+                trainable=make_trainable(plan, stage1),
+                resume_unfinished=True,
+                resume_errored=False,
+            )
+        else:
+            tuner = new_tuner(plan, stage1, callbacks)
+        tuner.fit()
+    finally:
+        ray.shutdown()
+
+
+def new_tuner(
+    plan: StudyPlan, stage1: dict[str, Any] | None, callbacks: tuple[tune.Callback, ...] = ()
+) -> tune.Tuner:
+    single = len(plan.metrics) == 1
+    return tune.Tuner(
+        make_trainable(plan, stage1),
+        tune_config=tune.TuneConfig(
+            metric=plan.metrics[0] if single else None,
+            mode=plan.modes[0] if single else None,
+            search_alg=make_searcher(plan),
+            scheduler=make_scheduler(plan),
+            num_samples=plan.samples,
+            max_concurrent_trials=plan.max_concurrent,
+            # A worker process, its imports and caches serve trial after trial. Ray names an
+            # actor once, at its start, so --fresh-workers gives each trial its own process and
+            # dashboard name.
+            reuse_actors=plan.reuse_workers,
+            trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
+            trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=plan.spec.name,
+            storage_path=plan.storage,
+            failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=[StudyRecorder(plan), *callbacks],
+            verbose=0,
+        ),
+    )

@@ -1,0 +1,153 @@
+"""Driver side of a study: one trials.jsonl row per finished trial, and a live progress line.
+
+`study_record` and `progress_line` are pure functions of plain values; StudyRecorder is the Tune
+callback that calls them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from study.records import TrialRecord, append_record, read_records
+from study.tuning.resources import PendingWatch
+from study.tuning.study_plan import StudyPlan
+
+WAIT_NOTE_EVERY_S = 30.0  # how often a trial that waits for resources is named again
+
+
+def study_record(
+    plan: StudyPlan,
+    trial_id: str,
+    params: dict[str, Any],
+    status: str,
+    error: str | None,
+    result: dict[str, Any],
+    checkpoint_path: str | None,
+) -> TrialRecord:
+    """The trial's own record (its last report) with the study's bookkeeping added."""
+    record = TrialRecord.from_json(result["record"]) if result.get("record") else TrialRecord()
+    record = record.replace(
+        study=plan.spec.name,
+        trial_id=trial_id,
+        status=status,
+        error=error,
+        kind=plan.spec.kind,
+        config=row_config(plan, params),
+        seed=plan.base.seed,
+        params=dict(params),
+        seconds=record.seconds or result.get("time_total_s"),
+        adapter_dir=checkpoint_path if status == "completed" else None,
+        node_id=result.get("node_id"),
+        worker_pid=result.get("worker_pid"),
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    if status == "errored":  # whatever it reported before failing is not a result
+        record = record.replace(**{k: None for k in ("sst", "para", "sts", "overall")})
+    return record
+
+
+def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
+    """The full config of a trial; a merge trial's is the stage-1 base plus its recipe."""
+    if plan.spec.kind == "merge":
+        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
+        return {
+            **plan.base.to_dict(),
+            "merge_method": params.get("merge_method"),
+            "lambdas": lambdas,
+            "density": params.get("density"),
+        }
+    return plan.base.replace(**params).to_dict()
+
+
+def progress_line(
+    plan: StudyPlan,
+    rows: list[TrialRecord],
+    running: int,
+    minutes: float,
+    waiting: list[str] = (),
+) -> str:
+    """[study 3.2 min] 5/14 done: 3 completed, 1 stopped early, 1 errored; 1 running | best ...
+    and, for trials pending longer than a minute, what each waits for."""
+    count = {s: sum(r.status == s for r in rows) for s in ("completed", "stopped_early", "errored")}
+    scored = [r for r in rows if r.overall is not None]
+    best = max(scored, key=lambda r: r.overall) if scored else None
+    best_txt = (
+        f"best overall {best.overall:.4f} ({best.trial_id}: {best.params})" if best else "best -"
+    )
+    wait_txt = "".join(f" | {w} (cluster busy, or nodes still being added)" for w in waiting)
+    return (
+        f"[{plan.spec.name} {minutes:5.1f} min] {len(rows)}/{plan.samples} done: "
+        f"{count['completed']} completed, {count['stopped_early']} stopped early, "
+        f"{count['errored']} errored; {running} running | {best_txt}{wait_txt}"
+    )
+
+
+def error_line(error_file: str | None) -> str:
+    """Last line of the trial's traceback, e.g. 'NonFiniteLossError: non-finite loss ...'."""
+    text = ""
+    if error_file and os.path.isfile(error_file):
+        text = Path(error_file).read_text(errors="replace")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "trial failed (no error message)"
+
+
+class StudyRecorder(tune.Callback):
+    """One trials.jsonl row per finished trial, and a live progress line."""
+
+    def __init__(self, plan: StudyPlan) -> None:
+        self.plan = plan
+        self.started = time.time()
+        self.pending = PendingWatch()
+        self.noted = 0.0
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """A trial still pending after a minute is named, every 30 s, while it waits."""
+        waiting = self.pending.waiting(trials)
+        if waiting and time.time() - self.noted >= WAIT_NOTE_EVERY_S:
+            self.noted = time.time()
+            self._progress(trials, waiting)
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        self._progress(trials)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        final = (trial.last_result or {}).get("final")
+        self._record(trial, "completed" if final else "stopped_early", None)
+        self._progress(trials)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, "errored", error_line(getattr(trial, "error_file", None)))
+        self._progress(trials)
+
+    def _record(self, trial: Any, status: str, error: str | None) -> None:
+        # Read the file, not memory: a restored driver unpickles this callback with old state.
+        if trial.trial_id in {r.trial_id for r in read_records(self.plan.study_dir)}:
+            return
+        checkpoint = getattr(trial, "checkpoint", None)
+        record = study_record(
+            self.plan,
+            trial.trial_id,
+            trial.config,
+            status,
+            error,
+            trial.last_result or {},
+            checkpoint.path if checkpoint else None,
+        )
+        append_record(self.plan.study_dir, record)
+
+    def _progress(self, trials: list, waiting: list[str] = ()) -> None:
+        rows = read_records(self.plan.study_dir)
+        done = {r.trial_id for r in rows}
+        running = sum(t.status == "RUNNING" and t.trial_id not in done for t in trials)
+        minutes = (time.time() - self.started) / 60
+        print(
+            progress_line(self.plan, rows, running, minutes, waiting), file=sys.stderr, flush=True
+        )

@@ -1,0 +1,355 @@
+"""The report package on synthetic study folders (rows written in the trials.jsonl schema)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from reports import cli as report_cli
+from reports.figure1 import block_parts, figure1
+from reports.figures_search import pareto_front
+from reports.importance import importance_figure
+from reports.loading import load_study
+from reports.palette import TRAINED_COLOR
+from reports.pdf import build_report
+from reports.rows import merge_setting
+from reports.table_render import table_pages
+from reports.tables import table2
+from study.errors import UserError
+from study.options import ReportOptions
+from study.records import TrialRecord
+from study.tuning.journal import read_importances
+from tests.reports.fixtures.report_study import (
+    STUDY_META,
+    TRAINED,
+    mixed_rows,
+    train_row,
+    write_journal,
+    write_study,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = pd.read_csv(ROOT / "study" / "reference" / "paper_tables.csv")
+VALUES = ("sst", "para", "sts", "overall", "params_pct")
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)  # pandas 3 parses floats round-trip
+
+
+def _pdf_text(path: Path, page: int = 0) -> str:
+    """The page's text with line breaks and runs of spaces as single spaces."""
+    return " ".join(PdfReader(path).pages[page].extract_text().split())
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """One full report of a study with every kind of row, built once for this module."""
+    folder = tmp_path_factory.mktemp("study") / "synthetic"
+    rows = mixed_rows()
+    write_study(folder, rows, STUDY_META, journal=True)
+    report = build_report(load_study("synthetic", folder), "python -m study report synthetic")
+    return folder, rows, report
+
+
+def test_pdf_has_one_page_per_section_and_all_table_files(mixed):
+    folder, _, report = mixed
+    # title, Tables 1-3, Figures 1-2, Pareto, score vs r, importances, curves, wall time
+    assert len(PdfReader(folder / "report.pdf").pages) == 11 == report.pages
+    for n in (1, 2, 3):
+        for ext in ("csv", "md", "tex"):
+            assert (folder / "tables" / f"table{n}.{ext}").stat().st_size > 0
+    assert report.skipped == []
+    assert not (folder / "report.pdf.tmp").exists()
+
+
+def test_title_page_says_how_it_was_made_and_what_it_used(mixed):
+    folder, _, _ = mixed
+    text = _pdf_text(folder / "report.pdf")
+    assert "python -m study report synthetic" in text
+    assert "21 of 23 rows: 20 completed" in text and "2 errored" in text
+    assert "partial or still running: 19 of 40" in text
+    assert "TPESampler" in text and "ASHA" in text and "Synthetic CPU" in text
+    assert "ab" * 32 in text  # model checksum
+    assert "transformers unknown" in text  # absent from study.json and rows
+    meta = PdfReader(folder / "report.pdf").metadata
+    assert meta.title == "peft-study report: synthetic"
+    assert "python -m study report synthetic" in meta.subject
+
+
+def test_fonts_are_embedded(mixed):
+    folder, _, _ = mixed
+    for page in PdfReader(folder / "report.pdf").pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            desc = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+            assert "/FontFile2" in desc["/FontDescriptor"].get_object(), font["/BaseFont"]
+
+
+def _single_task_groups(rows):
+    groups = {}
+    for r in rows:
+        c = r["config"]
+        if r["kind"] == "train" and r["status"] == "completed" and c["mode"] == "single_task":
+            groups.setdefault((c["method"], c["r"], c["targets"], c["bias"]), []).append(r)
+    return groups
+
+
+def test_table2_csv_holds_exactly_the_input_values(mixed):
+    folder, rows, _ = mixed
+    table = _csv(folder / "tables" / "table2.csv")
+    groups = _single_task_groups(rows)
+    assert sorted(groups) != [] and (table["n"] > 0).sum() == len(groups)
+    for (m, r, t, b), members in groups.items():
+        hit = table[(table.method == m) & (table.r == r) & (table.targets == t) & (table.bias == b)]
+        assert len(hit) == 1
+        got = hit.iloc[0]
+        assert got["n"] == len(members)
+        assert set(got["trials"].split()) == {x["trial_id"] for x in members}
+        for name in VALUES:
+            vals = [x[name] for x in members]
+            assert got[name] == (vals[0] if len(vals) == 1 else float(np.mean(vals)))
+            assert got[f"{name}_min"] == min(vals) and got[f"{name}_max"] == max(vals)
+    repeated = table[(table.r == 16) & (table.targets == "qkv")].iloc[0]
+    assert repeated["n"] == 2 and repeated["sst_std"] > 0
+
+
+def test_paper_columns_equal_the_reference_csv(mixed):
+    folder, _, _ = mixed
+    ref = REFERENCE[REFERENCE["table"] == 2]
+    table = _csv(folder / "tables" / "table2.csv")
+    for _, row in ref.iterrows():
+        hit = table[
+            (table.method == row["method"].lower())
+            & (table.r == row["r"])
+            & (table.targets == row["targets"])
+            & (table.bias == row["bias"])
+        ]
+        assert len(hit) == 1, row["method"]
+        for name in VALUES:
+            assert hit.iloc[0][f"{name}_paper"] == row[name]
+    assert table[table.targets == "attn"]["overall_paper"].isna().all()  # not a paper row
+    dev = REFERENCE[(REFERENCE["table"] == 1) & (REFERENCE["split"] == "dev")].iloc[0]
+    t1 = _csv(folder / "tables" / "table1.csv")
+    for _, row in t1[t1.head_design == 3].iterrows():
+        assert all(row[f"{v}_paper"] == dev[v] for v in VALUES)
+    assert t1[t1.head_design != 3]["overall_paper"].isna().all()
+    t3 = _csv(folder / "tables" / "table3.csv")
+    seq = REFERENCE[(REFERENCE["table"] == 3) & (REFERENCE["group"] == "sequential")]
+    for _, row in seq.iterrows():
+        assert t3[t3.task_order == row["order"]].iloc[0]["sts_paper"] == row["sts"]
+    avgfed = REFERENCE[REFERENCE["method"] == "AvgFed"].iloc[0]
+    assert t3[t3.merge_method == "fedavg"].iloc[0]["overall_paper"] == avgfed["overall"]
+
+
+def test_table_choices_design3_best_lambda_and_only_completed_rows(mixed):
+    folder, rows, _ = mixed
+    t1 = _csv(folder / "tables" / "table1.csv")
+    design3 = [
+        r for r in rows if r["config"].get("method") == "full" and r["config"]["head_design"] == 3
+    ]
+    assert t1.iloc[0]["n"] == len(design3) == 3
+    best = max(design3, key=lambda r: r["overall"])
+    assert t1.iloc[1]["trials"] == best["trial_id"] and t1.iloc[1]["overall"] == best["overall"]
+    t3 = _csv(folder / "tables" / "table3.csv")
+    fedavg = [r for r in rows if r["kind"] == "merge" and r["config"]["merge_method"] == "fedavg"]
+    winner = max(fedavg, key=lambda r: r["overall"])
+    got = t3[t3.merge_method == "fedavg"].iloc[0]
+    assert got["trials"] == winner["trial_id"] and got["n_settings"] == 2
+    assert got["lambdas"] == " ".join(repr(x) for x in winner["config"]["lambdas"])
+    every = " ".join(
+        _csv(folder / "tables" / f"table{n}.csv")["trials"].fillna("").str.cat(sep=" ")
+        for n in (1, 2, 3)
+    )
+    assert "st_stopped" not in every.split() and "st_err" not in every.split()
+
+
+def test_markdown_bolds_the_best_value_of_ours(mixed):
+    folder, rows, _ = mixed
+    md = (folder / "tables" / "table2.md").read_text()
+    best = max(float(np.mean([r["sst"] for r in g])) for g in _single_task_groups(rows).values())
+    assert f"**{best:.3f}**" in md
+    assert r"\textbf{" in (folder / "tables" / "table2.tex").read_text()
+
+
+def test_figure1_colours_come_from_the_recorded_names():
+    parts, unknown = block_parts(TRAINED["dora_qkv"])
+    assert unknown == []
+    assert parts["attention.self.query"] == {"lora_A", "lora_B", "magnitude"}
+    assert parts["intermediate.dense"] == set()
+    parts, _ = block_parts(TRAINED["lora_all_linear_bias"])
+    assert parts["output.LayerNorm"] == {"bias"} and parts["output.dense"] == {
+        "bias",
+        "lora_A",
+        "lora_B",
+    }
+    rng = np.random.default_rng(0)
+    trained = {}
+    for key, kwargs in {
+        "full": {"method": "full"},
+        "lora": {"method": "lora", "targets": "qkv"},
+        "dora": {"method": "dora", "targets": "qkv"},
+    }.items():
+        fig, _ = figure1([TrialRecord.from_dict(train_row(key, rng, **kwargs))])
+        ax = fig.axes[0]
+        trained[key] = sum(tuple(p.get_facecolor()[:3]) == _rgb(TRAINED_COLOR) for p in ax.patches)
+    # full: 8 weights + 8 biases; LoRA qkv: A and B on 3 blocks; DoRA adds 3 magnitudes
+    assert trained == {"full": 16, "lora": 6, "dora": 9}
+
+
+def _rgb(hex_colour: str) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(hex_colour)
+
+
+def test_a_long_table_continues_on_further_pages():
+    rng = np.random.default_rng(2)
+    rows = [
+        TrialRecord.from_dict(train_row(f"t{r}{t}{b}", rng, r=r, targets=t, bias=b))
+        for r in (2, 4, 8, 16, 32)
+        for t in ("qkv", "attn", "all_linear")
+        for b in ("none", "all")
+    ]
+    table = table2(rows)
+    assert len(table.data) == 35  # 30 of ours + the 5 paper rows at r 64 and 128 (paper only)
+    pages = table_pages(table, rows_per_page=24)
+    assert len(pages) == 2 and "continued, 2/2" in pages[1].texts[0].get_text()
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    points = [(1.0, 0.6), (2.0, 0.5), (3.0, 0.7), (0.5, 0.4), (3.0, 0.65)]
+    assert pareto_front(points) == [3, 0, 2]
+
+
+def test_merge_setting_reads_config_row_or_sampled_params():
+    in_config = {"kind": "merge", "config": {"merge_method": "ties", "lambdas": [1, 0.5, 0.25]}}
+    in_config["config"]["density"] = 0.2
+    assert merge_setting(TrialRecord.from_dict(in_config)) == ("ties", (1.0, 0.5, 0.25), 0.2)
+    as_dict = {"kind": "merge", "merge_method": "eoe", "lambdas": {"sts": 3, "sst": 1, "para": 2}}
+    assert merge_setting(TrialRecord.from_dict(as_dict)) == ("eoe", (1.0, 2.0, 3.0), None)
+    sampled = {"kind": "merge", "config": {"method": "lora"}, "params": {"merge_method": "fedavg"}}
+    sampled["params"] |= {"lambda_sst": 0.1, "lambda_para": 0.2, "lambda_sts": 0.3, "density": 0.5}
+    assert merge_setting(TrialRecord.from_dict(sampled)) == (
+        "fedavg",
+        (0.1, 0.2, 0.3),
+        None,
+    )  # fedavg reads no density
+
+
+def test_importances_skip_with_a_note_when_too_few_trials(tmp_path):
+    rows = [train_row(f"t{i}", np.random.default_rng(i), r=2 ** (i + 1)) for i in range(2)]
+    write_journal(tmp_path / "optuna.journal", rows)
+    found, notes = read_importances("few", tmp_path)
+    assert found == [] and "2 completed Optuna trials" in notes[0]
+    assert importance_figure(found, notes) is None
+    found, notes = read_importances("none", tmp_path / "absent")
+    assert found == [] and "no Optuna journal" in notes[0]
+
+
+def test_missing_or_empty_study_folder_is_a_user_error(tmp_path):
+    args = ReportOptions(study="lora_sweep", out=str(tmp_path / "absent"))
+    with pytest.raises(UserError, match="not found"):
+        report_cli.run(args)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no trials yet"):
+        report_cli.run(ReportOptions(study="x", out=str(tmp_path / "empty")))
+    (tmp_path / "empty" / "trials.jsonl").write_text("")
+    with pytest.raises(UserError, match="no trials yet"):
+        load_study("x", tmp_path / "empty")
+    with pytest.raises(UserError, match="no study results for the paper report"):
+        load_study("paper", tmp_path / "runs" / "paper")
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "study", "report", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_reports_a_partial_study_and_exits_2_on_a_missing_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = [
+        train_row("a", rng, method="lora", r=4),
+        train_row("b", rng, method="lora", r=8, targets="all_linear"),
+    ]
+    folder = write_study(tmp_path / "part", rows)  # no study.json: a study just started
+    done = _run_cli("part", "--out", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "used 2 of 2 trials" in done.stdout
+    # title, Table 2, Figure 1, Pareto, score vs r, learning curves, wall time
+    assert len(PdfReader(folder / "report.pdf").pages) == 7
+    text = _pdf_text(folder / "report.pdf")
+    assert "2 of 2 rows" in text and "samples requested unknown" in text
+    assert "no Optuna journal" in text  # the skipped page is named on the title page
+    assert sorted(p.name for p in (folder / "tables").iterdir()) == [
+        "table2.csv",
+        "table2.md",
+        "table2.tex",
+    ]
+    missing = _run_cli("nothing", "--out", str(tmp_path / "nothing"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and missing.stderr.startswith("error:")
+
+
+def test_paper_report_combines_the_studies_and_names_the_missing(tmp_path):
+    runs = tmp_path / "runs"
+    rows = mixed_rows(seed=3)
+    full = [r for r in rows if r["kind"] == "train" and r["config"]["method"] == "full"]
+    single = [r for r in rows if r["kind"] == "train" and r["config"]["mode"] == "single_task"]
+    merges = [r for r in rows if r["kind"] == "merge"]
+    write_study(runs / "full_finetune", full, {**STUDY_META, "study": "full_finetune"})
+    write_study(runs / "lora_sweep", single)
+    write_study(runs / "merge", merges)
+    data = load_study("paper", runs / "paper")
+    assert data.missing == ["multitask_order"]
+    assert [s.name for s in data.sources] == ["full_finetune", "lora_sweep", "merge"]
+    report = build_report(data, "python -m study report paper")
+    assert report.pdf == runs / "paper" / "report.pdf"
+    assert report.total == len(full) + len(single) + len(merges)
+    # two title pages (three studies' settings), Tables 1-3, Figures 1-2, Pareto, score vs r,
+    # curves, wall time; no importances (no journal)
+    assert len(PdfReader(report.pdf).pages) == 11 == report.pages
+    text = _pdf_text(report.pdf)
+    assert "missing studies multitask_order" in text
+    assert "source lora_sweep" in text and "study.json absent" in text
+    contents = _pdf_text(report.pdf, 1)
+    assert "page 3 Table 1: full fine-tuning, dev" in contents
+    assert "Table 1: full fine-tuning" in _pdf_text(report.pdf, 2)
+    t3 = _csv(runs / "paper" / "tables" / "table3.csv")
+    assert set(t3[t3.n > 0]["merge_method"]) == {"eoe", "fedavg", "ties"}
+
+
+@pytest.mark.slow
+def test_fixture_names_match_the_real_model():
+    """The synthetic rows' trained_params are what model/adapters.py records today."""
+    from model.adapters import trained_layer_names
+    from model.encoder import load_encoder
+    from model.multitask import build_model
+    from study.config import TrialConfig
+
+    settings = {
+        "full": {"method": "full"},
+        "lora_qkv": {"method": "lora", "targets": "qkv"},
+        "dora_qkv": {"method": "dora", "targets": "qkv"},
+        "lora_attn": {"method": "lora", "targets": "attn"},
+        "lora_all_linear": {"method": "lora", "targets": "all_linear"},
+        "lora_all_linear_bias": {"method": "lora", "targets": "all_linear", "bias": "all"},
+    }
+    for key, kwargs in settings.items():
+        model = build_model(
+            TrialConfig(mode="sequential", r=2, **kwargs).model_spec(), load_encoder("")
+        )
+        assert trained_layer_names(model.encoder_for("sst")) == TRAINED[key], key
+    assert json.loads((ROOT / "tests" / "fixtures" / "trained_params.json").read_text()) == TRAINED

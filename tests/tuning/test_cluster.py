@@ -1,0 +1,182 @@
+"""A real two-node Ray cluster on this machine: `ray start --head`, then a second node.
+
+Each node is a `ray start --block` process group of its own, so a test can kill one node
+(kill -9 of its raylet and workers) and always stops both afterwards, even when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import read_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).with_name("ray"))
+pytestmark = pytest.mark.slow
+# Every node, driver and probe of the cluster uses Ray's token authentication (~/.ray/auth_token).
+ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [RAY, "start", "--block", "--disable-usage-stats", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    try:
+        os.killpg(node.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    node.wait(timeout=60)
+
+
+def wait_for_nodes(address: str, count: int, timeout: float = 120) -> None:
+    probe = (
+        "import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+        "print(sum(n['Alive'] for n in ray.nodes()))"
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, env=ENV
+        )
+        if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(count)]:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the cluster at {address} did not reach {count} nodes")
+
+
+@pytest.fixture
+def two_nodes():
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    head = start_node(
+        [
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1",
+        ]
+    )
+    worker = None
+    # The second node gets a temp dir of its own, as a second machine would: sharing the head's
+    # let both nodes unpack the study's working_dir into one folder, and a worker whose folder
+    # the other node replaced failed its setup hook (cwd gone), so its trial went to the head.
+    worker_tmp = tempfile.mkdtemp(prefix="rw")  # short: Ray's socket paths must fit 107 bytes
+    try:
+        time.sleep(5)
+        worker = start_node(
+            [
+                f"--address={address}",
+                "--num-cpus=1",
+                "--node-ip-address=127.0.0.1",
+                f"--temp-dir={worker_tmp}",
+                '--resources={"second_node": 1}',
+            ]
+        )
+        wait_for_nodes(address, 2)
+        yield address, worker
+    finally:
+        for node in (worker, head):
+            if node is not None:
+                stop_node(node)
+        shutil.rmtree(worker_tmp, ignore_errors=True)
+
+
+def study_cmd(address: str, out: Path, samples: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "study",
+        "run",
+        "smoke",
+        "--scale",
+        "smoke",
+        "--samples",
+        str(samples),
+        "--address",
+        address,
+        "--cpus-per-trial",
+        "1",
+        "--max-concurrent",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_a_study_runs_across_both_nodes(two_nodes, tmp_path):
+    address, _ = two_nodes
+    proc = subprocess.run(
+        study_cmd(address, tmp_path / "s", 2),
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_rows(tmp_path / "s")
+    nodes = {r["node_id"] for r in rows}
+    print(f"trials: {len(rows)}, node ids: {len(nodes)}")
+    assert len(rows) == 2 and all(r["status"] != "errored" for r in rows)
+    assert len(nodes) == 2, "each node should have run one trial"
+
+
+def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_path):
+    address, worker = two_nodes
+    out = tmp_path / "k"
+    # Longer trials (train 256 examples/task) so the kill lands mid-trial.
+    driver = subprocess.Popen(
+        study_cmd(address, out, 3, "--set", "train_per_task=256"),
+        cwd=ROOT,
+        env=ENV,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in driver.stderr:
+            if " 2 running" in line:  # both nodes busy: one trial is on the second node
+                break
+        time.sleep(3)
+        before = {r["trial_id"] for r in read_rows(out)}
+        stop_node(worker)  # kill -9 of the node's raylet and its workers
+        rest = driver.communicate(timeout=1200)[1]
+        assert driver.returncode == 0, rest[-3000:]
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    rows = read_rows(out)
+    statuses = [r["status"] for r in rows]
+    print(f"after killing the worker node: {len(rows)} trials recorded, statuses {statuses}")
+    assert len(rows) == 3 and "errored" not in statuses
+    after = [r for r in rows if r["trial_id"] not in before]
+    # The two trials running at the kill (one of them on the killed node) and the third all
+    # finished on the surviving node.
+    assert len(after) >= 2 and len({r["node_id"] for r in after}) == 1
