@@ -29,6 +29,7 @@ def lora_config(spec: AdapterSpec):  # noqa: ANN201 - peft type
         target_modules=list(spec.targets),
         bias=spec.bias,
         use_dora=spec.method == "dora",
+        use_rslora=spec.rslora,
     )
 
 

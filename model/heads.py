@@ -1,4 +1,5 @@
-"""Task heads, exactly as the paper's Section 4.1.1 (Equations 1-5).
+"""Task heads: the paper's Section 4.1.1 (Equations 1-5), and a cosine variant that starts
+from the encoder's own sentence geometry.
 
 F is the encoder's hidden size, d the projection size. Shapes are per batch of B examples.
 """
@@ -68,16 +69,48 @@ class PairHead(nn.Module):
         return (cos + STS_ALPHA) * STS_BETA
 
 
+class CosinePairHead(nn.Module):
+    """Para / STS on the cosine of the two sentence vectors themselves (Eq. 2 with W1 = W2 = I,
+    not trained), so an untrained model scores what the encoder's own embeddings do.
+
+    para: logit = a · (cos(u, v) − b), Eq. 4's role with the cosine for the inner product.
+    sts:  score = (cos + a) · b, Eq. 5 with α = a and β = b trainable.
+    a and b start where a fit on training rows puts them (study/train/baseline.py calibrate):
+    starting from Eq. 5's 1 and 2.5, the first steps would spend the encoder's updates on
+    moving every cosine toward the labels' scale, scrambling the geometry the floor rests on;
+    trained projections would scramble it too, so the encoder's adapter learns the task. No
+    dropout: noise shrinks every cosine, which a fixed threshold cannot follow between
+    training and evaluation. design 3 (one joint encoding) has no pair of vectors: refused.
+    """
+
+    def __init__(self, design: int, aggregate: str, a: float, b: float) -> None:
+        super().__init__()
+        if design == 3:
+            raise ValueError("the cosine head needs two sentence vectors: use head design 1 or 2")
+        self.design, self.aggregate = design, aggregate
+        self.a, self.b = nn.Parameter(torch.tensor(float(a))), nn.Parameter(torch.tensor(float(b)))
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
+        """u, v: (B, F), the two sentences' vectors -> (B,)."""
+        if v is None:
+            raise ValueError("the cosine head encodes the sentences separately: pass v")
+        cos = F.cosine_similarity(u, v, dim=-1).clamp(-1.0, 1.0)
+        if self.aggregate == "dot":
+            return self.a * (cos - self.b)
+        return (cos + self.a) * self.b
+
+
 def build_heads(hidden: int, spec: HeadSpec) -> nn.ModuleDict:
-    """One head per task: sst (classifier), para (Eq. 4 aggregation), sts (Eq. 5)."""
+    """One head per task: sst (classifier), para (Eq. 4 aggregation), sts (Eq. 5); with
+    spec.pair_head "cosine", Para and STS read the cosine of the unprojected geometry."""
     design, d, p = spec.design, spec.proj_dim, spec.dropout
-    return nn.ModuleDict(
-        {
-            "sst": SentimentHead(hidden, p),
-            "para": PairHead(design, hidden, d, "dot", p),
-            "sts": PairHead(design, hidden, d, "cosine", p),
-        }
-    )
+    if spec.pair_head == "cosine":
+        para = CosinePairHead(design, "dot", spec.para_scale, spec.para_shift)
+        sts = CosinePairHead(design, "cosine", spec.sts_alpha, spec.sts_beta)
+    else:
+        para = PairHead(design, hidden, d, "dot", p)
+        sts = PairHead(design, hidden, d, "cosine", p)
+    return nn.ModuleDict({"sst": SentimentHead(hidden, p), "para": para, "sts": sts})
 
 
 def task_loss(task: str, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,8 @@ class AdapterSpec:
     """none | all: with all, every bias of the encoder trains too."""
     orthogonal: bool = False
     """OrthoAda: each task's lora_A is a frozen block of one shared orthogonal basis."""
+    rslora: bool = False
+    """rsLoRA: scale the update by alpha / sqrt(r) instead of alpha / r."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,16 @@ class HeadSpec:
     pooling: str = "cls"
     """Sentence vector: cls (the [CLS] state) | mean (masked mean over tokens)."""
     dropout: float = 0.3
-    """Dropout on the sentence vector before every head."""
+    """Dropout on the sentence vector before every head (the cosine pair heads take none)."""
+    pair_head: str = "paper"
+    """paper: Eq. 4 and 5 on projections of size d | cosine: the cosine of the encoder's own
+    geometry (heads.CosinePairHead)."""
+    para_shift: float = 0.0
+    para_scale: float = 10.0
+    """The cosine Para head starts at logit = para_scale·(cos − para_shift)."""
+    sts_alpha: float = 1.0
+    sts_beta: float = 2.5
+    """The cosine STS head starts at score = (cos + sts_alpha)·sts_beta (Eq. 5's 1 and 2.5)."""
 
 
 @dataclass(frozen=True)

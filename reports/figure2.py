@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from reports.palette import DESIGN_COLORS, PAGE_SIZE, page_legend, page_note, page_title
+from reports.palette import DESIGN_COLORS, PAGE_SIZE, floor_line, page_legend, page_note, page_title
 from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
@@ -38,7 +38,7 @@ PAPER_ORDERS = (
 _EQUATION = {1: "Eq. 1", 2: "Eq. 2", 3: "Eq. 3"}
 
 
-def figure2(rows: list[TrialRecord]) -> Figure | None:
+def figure2(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """None when there are no completed full fine-tuning rows."""
     full = [r for r in rows if is_completed(r) and not is_merge(r) and method(r) == "full"]
     if not full:
@@ -55,6 +55,7 @@ def figure2(rows: list[TrialRecord]) -> Figure | None:
     )
     x = np.arange(len(orders))
     for ax, metric in zip(axes.flat, METRICS, strict=True):
+        floor_line(ax, floors, metric)
         for k, design in enumerate(designs):
             shift = (k - (len(designs) - 1) / 2) * 0.08
             xs, mean, low, high = [], [], [], []

@@ -16,6 +16,7 @@ from reports.palette import (
     PAPER_COLOR,
     TARGET_COLORS,
     TARGET_LABELS,
+    floor_line,
     method_color,
     page_legend,
     page_note,
@@ -48,7 +49,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def pareto_figure(rows: list[TrialRecord]) -> Figure | None:
+def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """Overall against params_pct (log x) for every scored trial; None without any."""
     pts = [r for r in rows if is_scored(r) and (number(r.params_pct) or 0) > 0]
     if not pts:
@@ -85,6 +86,7 @@ def pareto_figure(rows: list[TrialRecord]) -> Figure | None:
     ax.set_xscale("log")
     ax.set_xlabel("parameters updated, params_pct (% of encoder + heads, log scale)")
     ax.set_ylabel(METRIC_UNITS["overall"] + " (dev)")
+    floor_line(ax, floors, "overall")
     present = sorted({method(r) for r in pts}, key=list(METHOD_COLORS).index)
     handles = [
         Line2D([], [], color=method_color(m), marker="o", ls="", label=METHOD_LABELS[m])
@@ -114,7 +116,7 @@ def pareto_figure(rows: list[TrialRecord]) -> Figure | None:
     return fig
 
 
-def rank_figure(rows: list[TrialRecord]) -> Figure | None:
+def rank_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """Score against r per (method, target set, bias): completed single-task LoRA/DoRA trials."""
     peft = [
         r
@@ -138,6 +140,7 @@ def rank_figure(rows: list[TrialRecord]) -> Figure | None:
     )
     ranks = sorted({r for g in groups.values() for r in g})
     for ax, metric in zip(axes.flat, METRICS, strict=True):
+        floor_line(ax, floors, metric)
         for (m, targets, bias), by_r in sorted(groups.items(), key=_group_rank):
             xs = sorted(by_r)
             vals = [[getattr(v, metric) for v in by_r[x]] for x in xs]

@@ -11,6 +11,7 @@ from reports.palette import (
     METHOD_COLORS,
     METHOD_LABELS,
     PAGE_SIZE,
+    floor_line,
     method_color,
     page_legend,
     page_note,
@@ -28,23 +29,26 @@ from study.metrics import METRICS
 from study.records import TrialRecord
 
 
-def learning_curves(rows: list[TrialRecord]) -> Figure | None:
-    """Dev scores after each epoch (row.history); None when no row has a history."""
+def learning_curves(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
+    """Validation scores after each epoch (dev for rows without a validation split, whose
+    history holds dev per epoch); None when no row has a history. floors: {metric: value}
+    of the same split, drawn as a reference line."""
     with_history = [r for r in rows if r.history and r.status != "errored" and not is_merge(r)]
     if not with_history:
         return None
+    on_val = any(h.val_overall is not None for r in with_history for h in r.history)
+    prefix = "val_" if on_val else ""
     fig, axes = plt.subplots(2, 2, figsize=PAGE_SIZE, sharex=True)
-    page_title(
-        fig,
-        "Beyond the paper: learning curves (dev score after each epoch)",
-    )
+    split = "validation" if on_val else "dev"
+    page_title(fig, f"Beyond the paper: learning curves ({split} score after each epoch)")
     max_epoch = 1
     for ax, metric in zip(axes.flat, METRICS, strict=True):
+        floor_line(ax, floors, metric)
         for r in with_history:
             points = [
-                (h.epoch, number(getattr(h, metric)))
+                (h.epoch, number(getattr(h, prefix + metric)))
                 for h in r.history
-                if number(getattr(h, metric)) is not None
+                if number(getattr(h, prefix + metric)) is not None
             ]
             if not points:
                 continue

@@ -39,6 +39,14 @@ class StudyData:
     sources: list[Source]
     missing: list[str] = field(default_factory=list)
 
+    def floors(self, split: str = "dev") -> dict[str, float] | None:
+        """The no-training floors a study recorded for `split` (dev | val), from study.json."""
+        for source in self.sources:
+            found = (source.meta.get("baseline") or {}).get(split)
+            if isinstance(found, dict):
+                return {k: v for k, v in found.items() if isinstance(v, int | float)}
+        return None
+
     @property
     def rows(self) -> list[TrialRecord]:
         """All rows of all sources, each trial once (a trial copied into two folders counts once)."""

@@ -82,3 +82,17 @@ def page_legend(fig: matplotlib.figure.Figure, handles: list, labels: list | Non
         frameon=False,
         **kwargs,
     )
+
+
+FLOOR_COLOR = "#777777"
+
+
+def floor_line(ax, floors: dict | None, metric: str, label: bool = True) -> None:  # noqa: ANN001
+    """The no-training floor of `metric` as a dotted horizontal line (nothing without one)."""
+    value = (floors or {}).get(metric)
+    if value is None:
+        return
+    ax.axhline(value, color=FLOOR_COLOR, ls=":", lw=1.2, zorder=0)
+    if label:
+        ax.annotate("no training", (1.0, value), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=7, color=FLOOR_COLOR)  # fmt: skip

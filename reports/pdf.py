@@ -16,9 +16,12 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from reports import figure1, figure2, figures_search, figures_trials, importance
+from reports.figure_evp import evp_figure
+from reports.findings import findings
+from reports.findings_page import findings_page, write_findings_csv
 from reports.loading import StudyData
 from reports.palette import setup_matplotlib
-from reports.provenance import how_made, settings_lines, usage_lines
+from reports.provenance import how_made, selection_lines, settings_lines, usage_lines
 from reports.rows import is_scored, trial_label
 from reports.table_export import remove_stale, write_table
 from reports.table_render import table_pages
@@ -50,37 +53,31 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     """Write out_dir/report.pdf and out_dir/tables/*; png_dir also gets each page as PNG."""
     setup_matplotlib()
     rows = data.rows
+    floors, val_floors = data.floors("dev"), data.floors("val")
     sections: list[tuple[str, list[Figure]]] = []
     skipped: list[str] = []
 
-    tables = build_tables(rows)
+    found_claims = findings(rows)
+    sections.append(("Findings: the paper's claims", [findings_page(found_claims)]))
+    tables = build_tables(rows, floors)
     present = {t.key for t in tables}
     skipped += [text for key, text in _TABLE_SKIPS.items() if key not in present]
     sections += [(t.title, table_pages(t)) for t in tables]
 
     fig1, note1 = figure1.figure1(rows)
-    _add(sections, skipped, "Figure 1: trained blocks per setting", fig1, f"Figure 1: {note1}")
-    _add(
-        sections,
-        skipped,
-        "Figure 2: head designs x task orders",
-        figure2.figure2(rows),
-        "Figure 2: no completed full fine-tuning trial",
-    )
-    _add(
-        sections,
-        skipped,
-        "Pareto front: overall vs parameters updated",
-        figures_search.pareto_figure(rows),
-        "Pareto front: no scored trial with params_pct",
-    )
-    _add(
-        sections,
-        skipped,
-        "Score against rank r per target set",
-        figures_search.rank_figure(rows),
-        "Score vs r: no completed single-task LoRA/DoRA trial",
-    )
+    figures = [
+        ("Figure 1: trained blocks per setting", fig1, f"Figure 1: {note1}"),
+        ("Figure 2: head designs x task orders", figure2.figure2(rows, floors),
+         "Figure 2: no completed full fine-tuning trial"),
+        ("Pareto front: overall vs parameters updated", figures_search.pareto_figure(rows, floors),
+         "Pareto front: no scored trial with params_pct"),
+        ("Score against rank r per target set", figures_search.rank_figure(rows, floors),
+         "Score vs r: no completed single-task LoRA/DoRA trial"),
+        ("Expected validation performance", evp_figure(rows),
+         "Expected validation performance: fewer than 2 search trials per method"),
+    ]  # fmt: skip
+    for title, fig, reason in figures:
+        _add(sections, skipped, title, fig, reason)
     found, notes = [], []
     for source in data.sources:
         f, n = read_importances(source.name, source.folder)
@@ -95,11 +92,12 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     )
     if found and notes:
         skipped.append("Optuna importances, partly: " + "; ".join(notes))
+    curves_floors = val_floors if any(r.val_overall is not None for r in rows) else floors
     _add(
         sections,
         skipped,
         "Learning curves per epoch",
-        figures_trials.learning_curves(rows),
+        figures_trials.learning_curves(rows, curves_floors),
         "Learning curves: no row has a per-epoch history",
     )
     _add(
@@ -110,7 +108,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         "Wall time: no row records seconds",
     )
 
-    lines = how_made(data, command) + usage_lines(data)
+    lines = how_made(data, command) + usage_lines(data) + selection_lines(rows, floors)
     lines += [line for source in data.sources for line in settings_lines(source)]
     contents_at = len(lines)
     lines += _contents(sections, skipped, rows, first_page=2)
@@ -124,6 +122,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     table_dir = data.out_dir / TABLES
     remove_stale(table_dir, present)
     written = [p for t in tables for p in write_table(t, table_dir)]
+    written.append(write_findings_csv(found_claims, table_dir))
     used = sum(is_scored(r) for r in rows)
     return Report(pdf_path, len(pages), written, used, len(rows), [s for s, _ in sections], skipped)
 

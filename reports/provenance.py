@@ -9,9 +9,11 @@ import datetime as dt
 from importlib import metadata
 from typing import Any
 
+from model.encoder import EMBEDDED_SHA256
 from reports.figures_trials import format_duration
 from reports.loading import Source, StudyData
 from reports.rows import config, number, status_counts
+from study.scales import RECIPE_VERSION
 
 UNKNOWN = "unknown"
 LIBRARIES = ("torch", "transformers", "peft", "ray", "optuna")
@@ -79,6 +81,46 @@ def usage_lines(data: StudyData) -> list[Line]:
     return lines
 
 
+QUORA_NOTE = (
+    "The embedded all-MiniLM-L6-v2 was trained as a mean-pooled sentence encoder, partly on "
+    "Quora duplicate questions and other sentence-pair sets: Para and STS start high, and its "
+    "scores are not comparable to the paper's bert-base."
+)
+
+
+def selection_lines(rows: list, floors: dict | None) -> list[Line]:
+    """The trial each study selected (by validation) with its validation and dev scores side
+    by side, and the floors on the same dev rows."""
+    lines: list[Line] = [("heading", "", "Selected trial and the no-training floor")]
+    done = [r for r in rows if r.status == "completed" and r.selection_score() is not None]
+    by_study: dict[str, list] = {}
+    for r in done:
+        by_study.setdefault(str(r.study or "study"), []).append(r)
+    for study, group in sorted(by_study.items()):
+        best = max(group, key=lambda r: r.selection_score())
+        val = _scores(best.val_scores()) if best.val_overall is not None else "no validation split"
+        lines.append(("item", f"{study}", f"trial {best.trial_id} ({_config_text(best)}): "
+                      f"validation {val}; dev {_scores(best.scores())}"))  # fmt: skip
+    if floors:
+        lines.append(("item", "no training", f"dev {_scores(floors)} (the same dev rows)"))
+    else:
+        lines.append(("item", "no training", "not recorded (a study made before floors were)"))
+    return lines
+
+
+def _scores(scores: dict) -> str:
+    parts = [f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, int | float)]
+    return ", ".join(parts) or UNKNOWN
+
+
+def _config_text(row) -> str:  # noqa: ANN001
+    c = config(row)
+    if row.kind == "merge":
+        return f"merge {c.get('merge_method')}"
+    text = f"{c.get('method')} r={c.get('r')} {c.get('targets')} bias {c.get('bias')}"
+    return text + f", seed {row.seed}" if row.seed is not None else text
+
+
 def settings_lines(source: Source) -> list[Line]:
     """The study's settings block (title page), one per source."""
     meta, rows = source.meta, source.rows
@@ -86,6 +128,16 @@ def settings_lines(source: Source) -> list[Line]:
     lines: list[Line] = [("heading", "", f"Study {source.name}")]
     if meta.get("description"):
         lines.append(("item", "description", str(meta["description"])))
+    recipe = meta.get("recipe")
+    if not isinstance(recipe, dict) or recipe.get("version") != RECIPE_VERSION:
+        lines.append(("item", "EARLIER RECIPE", "made by an earlier recipe (no validation split: "
+                      "selection read the dev rows the tables report; no floors, no seed "
+                      "reruns); read its numbers with that in mind"))  # fmt: skip
+    else:
+        lines.append(("item", "recipe", str(recipe.get("summary", ""))))
+    shas = {meta.get("model_sha256")} | {r.model_sha256 for r in rows}
+    if EMBEDDED_SHA256 in shas:
+        lines.append(("item", "model note", QUORA_NOTE))
     scale = meta.get("scale") or _from_rows({c.get("scale") for c in configs})
     lines.append(("item", "scale", str(scale)))
     lines.append(("item", "samples requested", str(meta.get("samples", UNKNOWN))))

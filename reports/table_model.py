@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from reports.rows import METRIC_LABELS, number, trial_label
+from reports.stats import mean_interval
 from study.metrics import METRICS
 from study.records import TrialRecord
 
@@ -24,7 +24,13 @@ PARAMS_NOTE = (
     "heads included on both sides (model/adapters.py). The paper counts adapters on BERT-base, "
     "so its % differs in definition and model size."
 )
-DIFF_NOTE = "Diff = ours - paper. Ours = mean over n trials (+- sample std when n > 1)."
+DIFF_NOTE = (
+    "Diff = ours - paper. Ours = mean over n trials (seeds of one configuration) ± the half-width "
+    "of its 95% t interval when n > 1. The 'no training' row is the floor on the same dev rows: "
+    "SST's majority class, Para's and STS's cosine of mean-pooled embeddings (threshold chosen "
+    "on training data)."
+)
+FLOOR = "no training"
 
 
 @dataclass
@@ -42,21 +48,38 @@ class Table:
 
 
 def summarize(rows: list[TrialRecord], paper: dict[str, float] | None) -> dict[str, Any]:
-    """Mean, std (ddof=1), min, max of each value over `rows`, the paper's value and the diff."""
+    """Mean, std (ddof=1), 95% t interval, min, max of each value over `rows`, the paper's value
+    and the diff."""
     out: dict[str, Any] = {
         "n": len(rows),
         "trials": " ".join(trial_label(r) for r in rows),
+        "floor": False,
     }
     for name in VALUES:
         vals = [v for v in (number(getattr(r, name)) for r in rows) if v is not None]
-        mean = float(np.mean(vals)) if vals else math.nan
-        out[name] = vals[0] if len(vals) == 1 else mean  # one trial: its value, exactly
-        out[f"{name}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
+        interval = mean_interval(vals)
+        out[name] = vals[0] if len(vals) == 1 else interval.mean  # one trial: its value, exactly
+        out[f"{name}_std"] = interval.std if len(vals) > 1 else math.nan
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
         out[f"{name}_min"] = min(vals) if vals else math.nan
         out[f"{name}_max"] = max(vals) if vals else math.nan
         ref = paper.get(name, math.nan) if paper else math.nan
         out[f"{name}_paper"] = ref
         out[f"{name}_diff"] = out[name] - ref
+    return out
+
+
+def floor_record(floors: dict[str, float] | None, paper: dict[str, float] | None) -> dict[str, Any]:
+    """The 'no training' row's values (params 0), beside the paper's where it has one."""
+    out: dict[str, Any] = {"n": 0, "trials": "", "floor": True}
+    for name in VALUES:
+        value = 0.0 if name == "params_pct" else (floors or {}).get(name, math.nan)
+        out[name] = value
+        for suffix in ("std", "ci_low", "ci_high"):
+            out[f"{name}_{suffix}"] = math.nan
+        out[f"{name}_min"] = out[f"{name}_max"] = value
+        ref = paper.get(name, math.nan) if paper else math.nan
+        out[f"{name}_paper"], out[f"{name}_diff"] = ref, value - ref
     return out
 
 
@@ -82,20 +105,24 @@ def display_frame(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     for column, header in table.key_columns:
         cells[header] = [_key_text(v) for v in data[column]]
         bold[header] = [False] * len(data)
-    cells["n"] = [str(int(v)) for v in data["n"]]
+    floor = data["floor"].astype(bool) if "floor" in data else pd.Series([False] * len(data))
+    cells["n"] = ["-" if f else str(int(v)) for v, f in zip(data["n"], floor, strict=True)]
     bold["n"] = [False] * len(data)
     for name in VALUES:
         label, d = VALUE_LABELS[name], digits_for(name)
         ours = data[name].astype(float)
-        finite = ours.dropna()
+        finite = ours[~floor.to_numpy()].dropna()  # the best of ours, never the floor
         best = None
         if len(finite):
             best = finite.max() if table.higher_is_better[name] else finite.min()
+        half = (data[f"{name}_ci_high"].astype(float) - data[f"{name}_ci_low"].astype(float)) / 2
         cells[f"{label} ours"] = [
-            _fmt(m, d) + ("" if math.isnan(s) else f"±{s:.{d}f}")
-            for m, s in zip(ours, data[f"{name}_std"].astype(float), strict=True)
+            _fmt(m, d) + ("" if math.isnan(h) else f"±{h:.{d}f}")
+            for m, h in zip(ours, half, strict=True)
         ]
-        bold[f"{label} ours"] = [best is not None and v == best for v in ours]
+        bold[f"{label} ours"] = [
+            best is not None and v == best and not f for v, f in zip(ours, floor, strict=True)
+        ]
         cells[f"{label} paper"] = [_fmt(v, d) for v in data[f"{name}_paper"].astype(float)]
         cells[f"{label} diff"] = [_fmt(v, d, sign=True) for v in data[f"{name}_diff"].astype(float)]
         bold[f"{label} paper"] = [False] * len(data)

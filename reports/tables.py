@@ -22,7 +22,7 @@ from reports.rows import (
     order_label,
     task_order,
 )
-from reports.table_model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
+from reports.table_model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
 from study.records import TrialRecord
 
 COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in the figures."
@@ -40,11 +40,24 @@ _MERGE_NAMES = {
 }
 
 
-def build_tables(rows: list[TrialRecord]) -> list[Table]:
-    """The tables the rows support (a table with no rows of ours is left out)."""
+def build_tables(rows: list[TrialRecord], floors: dict[str, float] | None = None) -> list[Table]:
+    """The tables the rows support (a table with no rows of ours is left out), each with a
+    'no training' row first when the study recorded its floors."""
     done = [r for r in rows if is_completed(r)]
     tables = [table1(done), table2(done), table3(done)]
-    return [t for t in tables if t is not None]
+    tables = [t for t in tables if t is not None]
+    if floors:
+        for table in tables:
+            table.data = pd.concat([_floor_row(table, floors), table.data], ignore_index=True)
+    return tables
+
+
+def _floor_row(table: Table, floors: dict[str, float]) -> pd.DataFrame:
+    """The floors as a row of `table`: its key columns name it, its values are the floors."""
+    keys = {column: None for column, _ in table.key_columns}
+    first = table.key_columns[0][0]
+    keys[first] = FLOOR
+    return pd.DataFrame([keys | floor_record(floors, None)])
 
 
 def table1(rows: list[TrialRecord]) -> Table | None:

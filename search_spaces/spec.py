@@ -73,6 +73,12 @@ class StudySpec:
     """Configurations evaluated first, in order (e.g. the paper's table rows)."""
     scheduler: Scheduler | None = field(default_factory=Scheduler)
     """ASHA settings, or None for no early stopping."""
+    seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "cpu": 3, "paper": 3})
+    """Runs per chosen configuration (its search run and seed reruns), per scale: paired
+    seeds behind every interval of the report. 1: no reruns."""
+    top_k: int = 2
+    """How many of the search's best configurations (by validation) get seed reruns besides
+    the first points."""
     kind: str = "train"
     """train: each trial trains (run_trial). merge: each trial merges saved adapters."""
     includes: tuple[str, ...] = ()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from study.errors import USER_ERRORS, UserError
 from study.options import (
+    BaselineOptions,
     BenchOptions,
     PredictOptions,
     ReportOptions,
@@ -94,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of trials (default: the study's for the scale)",
     )
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="runs per chosen configuration, the paper rows and the --top-k best (default: the "
+        "study's for the scale, 3 at the cpu scale); the search's own run counts as one",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="best search configurations that get seed reruns besides the paper rows (default 2)",
+    )
+    p.add_argument(
         "--cpus-per-trial",
         type=float,
         default=None,
@@ -143,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dashboard port for a local Ray (default 8265, or a free port when it is taken)",
     )
+
+    p = sub.add_parser(
+        "baseline",
+        help="the no-training floors (majority class, cosine of mean-pooled embeddings)",
+        description="Print what the untrained model scores: SST's majority class, Para's "
+        "cosine threshold (chosen on training rows) and STS's cosine, on the whole dev files or "
+        "a scale's dev subsample. The last line is one JSON object.",
+    )
+    p.add_argument(
+        "--scale", default="", help="smoke | cpu | paper: that scale's dev subsample (default: all)"
+    )
+    p.add_argument("--model-path", default="", metavar="DIR", help="local BERT folder")
+    p.add_argument("--data-dir", default="", metavar="DIR", help="the minBERT-layout files")
 
     p = sub.add_parser(
         "report",
@@ -228,6 +255,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from study.plan import baseline_config
+    from study.preflight import preflight
+
+    options = options_from(BaselineOptions, args)
+    config = baseline_config(options)
+    preflight(config)
+    from study.train.baseline import baseline, calibrate  # torch loads only after the checks
+
+    where = f"the {config.scale} scale's dev subsample" if options.scale else "the whole dev files"
+    print(f"no-training floors on {where} (computed once, then cached)", file=sys.stderr)
+    floors = baseline(config)
+    fit = calibrate(config)
+    rows = ", ".join(f"{t} {n}" for t, n in floors.dev_rows.items())
+    print(f"dev rows: {rows}")
+    print(f"sst {floors.sst:.4f}: the majority class ({floors.majority_class}) of sst-train.csv")
+    print(
+        f"para {floors.para:.4f}: cosine of mean-pooled embeddings > {fit.para_threshold:.4f}, the "
+        f"threshold chosen on {config.train_per_task or 'all'} training pairs"
+    )
+    print(f"sts {floors.sts:.4f}: Pearson r of that cosine")
+    print(f"overall {floors.overall:.4f}")
+    print(json.dumps(floors.scores()))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from study.plan import run_study
 
@@ -256,6 +309,7 @@ COMMANDS = {
     "list": cmd_list,
     "train": cmd_train,
     "run": cmd_run,
+    "baseline": cmd_baseline,
     "report": cmd_report,
     "predict": cmd_predict,
     "bench": cmd_bench,

@@ -7,8 +7,6 @@ parameters. Each step goes through `TrialConfig.replace`, so every value is vali
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,11 +18,12 @@ BIASES = ("none", "all")
 MODES = ("single_task", "sequential")
 HEAD_DESIGNS = (1, 2, 3)
 POOLINGS = ("cls", "mean")
+PAIR_HEADS = ("paper", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
 FAULTS = ("", "nan", "raise")
 # Learning rates used when `lr` is not set. The paper uses 1e-5 for all methods with
 # 10 epochs on all data; adapters start from zero and need a larger step at small scales.
-DEFAULT_LR = {"full": 5e-5, "lora": 1e-3, "dora": 1e-3}
+DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "dora": 3e-4}
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,9 @@ class TrialConfig:
     alpha: float | None = None
     """LoRA alpha. None means 2*r, so the scaling alpha/r is 2 at every rank and an r sweep
     compares rank, not step size."""
+    rslora: bool = False
+    """rsLoRA (peft's use_rslora): the update is scaled by alpha/sqrt(r) instead of alpha/r, so
+    with a fixed alpha its size no longer grows with r at one learning rate."""
     lora_dropout: float = 0.0
     """Dropout on the LoRA input path (peft's lora_dropout). 0.0 is peft's default; the paper
     gives none. Above 0, peft's DoRA runs each adapted base layer a second time on the dropped
@@ -56,6 +58,12 @@ class TrialConfig:
     """d, the projection size of W1, W2 in Eq. 2 and 3."""
     pooling: str = "cls"
     """Sentence vector B(x): cls (the paper's [CLS] token) | mean (mean over tokens)."""
+    pair_head: str = "paper"
+    """Para/STS heads. paper: Eq. 4 (inner product) and Eq. 5 (alpha=1, beta=2.5) on random
+    projections of size proj_dim. cosine: both read the cosine of the encoder's own sentence
+    vectors (designs 1, 2), so an untrained model scores the no-training floors; Para's logit is
+    a*(cos - t) with t starting at the floor's threshold, STS's alpha and beta train
+    (model/heads.py CosinePairHead)."""
     mode: str = "single_task"
     """single_task: one adapter + head per task, trained on its task (Table 2).
     sequential: one model; epochs > tasks in task_order > batches (Sec. 4.1.2)."""
@@ -83,6 +91,11 @@ class TrialConfig:
     """Training examples per task, a seeded subsample; 0 means all."""
     dev_per_task: int = 600
     """Dev examples per task used for evaluation, a seeded subsample; 0 means all."""
+    val_per_task: int = 0
+    """Validation examples per task, carved from the training file before the training
+    subsample is drawn (so never trained on). Every selection decision (Optuna, ASHA, the best
+    trial, the reruns) reads validation; the tables report dev. 0: no validation split, and
+    selection reads dev, as the paper did (every scale preset carves one)."""
     data_seed: int = 0
     """Seed of the subsample, shared by all trials of a study so they see the same data."""
     seed: int = 0
@@ -119,7 +132,7 @@ class TrialConfig:
         _check_unit("dropout", self.dropout)
         _check_choice("targets", self.targets, tuple(TARGET_MODULES))
         _check_choice("bias", self.bias, BIASES)
-        for name in ("orthogonal", "accelerate"):
+        for name in ("orthogonal", "accelerate", "rslora"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} is invalid: must be true or false"
@@ -127,6 +140,12 @@ class TrialConfig:
         _check_choice("head_design", self.head_design, HEAD_DESIGNS)
         _check_int("proj_dim", self.proj_dim, 1)
         _check_choice("pooling", self.pooling, POOLINGS)
+        _check_choice("pair_head", self.pair_head, PAIR_HEADS)
+        if self.pair_head == "cosine" and self.head_design == 3:
+            raise ConfigError(
+                "pair_head=cosine needs two sentence vectors: use head_design 1 or 2 "
+                "(design 3 encodes the pair jointly)"
+            )
         _check_choice("mode", self.mode, MODES)
         order_ok = isinstance(self.task_order, tuple) and all(
             isinstance(t, str) for t in self.task_order
@@ -155,6 +174,7 @@ class TrialConfig:
         _check_int("max_batch_tokens", self.max_batch_tokens, 0)
         _check_int("train_per_task", self.train_per_task, 0)
         _check_int("dev_per_task", self.dev_per_task, 0)
+        _check_int("val_per_task", self.val_per_task, 0)
         _check_int("data_seed", self.data_seed, 0)
         _check_int("seed", self.seed, 0)
         _check_choice("precision", self.precision, PRECISIONS)
@@ -171,8 +191,9 @@ class TrialConfig:
         """The LoRA alpha actually used."""
         return self.alpha if self.alpha is not None else 2.0 * self.r
 
-    def model_spec(self) -> ModelSpec:
-        """What model/ builds for this config."""
+    def model_spec(self, calibration: dict[str, float] | None = None) -> ModelSpec:
+        """What model/ builds for this config; `calibration` sets where the cosine pair heads
+        start (para_scale, para_shift, sts_alpha, sts_beta; study/train/baseline.py)."""
         adapter = AdapterSpec(
             method=self.method,
             r=self.r,
@@ -181,8 +202,16 @@ class TrialConfig:
             targets=TARGET_MODULES[self.targets],
             bias=self.bias,
             orthogonal=self.orthogonal,
+            rslora=self.rslora,
         )
-        heads = HeadSpec(self.head_design, self.proj_dim, self.pooling, self.dropout)
+        heads = HeadSpec(
+            self.head_design,
+            self.proj_dim,
+            self.pooling,
+            self.dropout,
+            self.pair_head,
+            **(calibration or {}),
+        )
         return ModelSpec(adapter, heads, per_task=self.mode == "single_task", seed=self.seed)
 
     def replace(self, **changes: Any) -> TrialConfig:
@@ -209,46 +238,6 @@ class TrialConfig:
 def field_names() -> list[str]:
     """Names of every TrialConfig field, in declaration order."""
     return [f.name for f in fields(TrialConfig)]
-
-
-def parse_assignments(pairs: list[str]) -> dict[str, Any]:
-    """Parse `key=value` strings (from `--set`) into typed values for TrialConfig."""
-    hints = typing.get_type_hints(TrialConfig)
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set {pair!r} is invalid: expected key=value")
-        if key not in hints:
-            raise ConfigError(f"unknown --set key {key!r}; known keys: {', '.join(field_names())}")
-        out[key] = parse_value(key, hints[key], text.strip())
-    return out
-
-
-def parse_value(key: str, hint: Any, text: str) -> Any:
-    """Convert `text` to the field's type, or raise a one-line ConfigError."""
-    args = typing.get_args(hint)
-    is_optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
-    if is_optional:
-        if text.lower() in ("none", "null", ""):
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is tuple:
-        return tuple(p for p in text.replace("-", ",").split(",") if p)
-    try:
-        if hint is bool:
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if hint is int:
-            return int(text)
-        if hint is float:
-            return float(text)
-    except ValueError:
-        kind = {int: "an integer", float: "a number", bool: "true or false"}[hint]
-        raise ConfigError(f"{key}={text!r} is invalid: must be {kind}") from None
-    return text
 
 
 def _is_num(value: Any) -> bool:

@@ -35,6 +35,12 @@ class RunOptions(TrialOptions):
     study: str
     samples: int | None = None
     """Trials the search runs; None: the study's count for the scale."""
+    seeds: int | None = None
+    """Runs per chosen configuration (the paper rows and the top_k), its search run included;
+    None: the study's count for the scale."""
+    top_k: int | None = None
+    """Best search configurations that get seed reruns besides the paper rows; None: the
+    study's (2)."""
     cpus_per_trial: float | None = None
     """None: all CPUs / max_concurrent."""
     gpus_per_trial: float = 0.0
@@ -54,6 +60,16 @@ class RunOptions(TrialOptions):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int | None = None
     """The local dashboard's port; None: 8265, or a free port when 8265 is taken."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineOptions:
+    """`study baseline`: the no-training floors."""
+
+    scale: str = ""
+    """A scale: its dev subsample; empty: the whole dev files."""
+    model_path: str = ""
+    data_dir: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

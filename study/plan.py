@@ -13,13 +13,14 @@ from pathlib import Path
 
 from search_spaces import load_study
 from search_spaces.spec import Choice, StudySpec
-from study.config import TrialConfig, parse_assignments
+from study.config import TrialConfig
 from study.errors import UserError
 from study.folder_lock import hold_study_folder
-from study.options import RunOptions, TrialOptions
+from study.options import BaselineOptions, RunOptions, TrialOptions
+from study.overrides import parse_assignments
 from study.preflight import check_output_dir, preflight
 from study.records import STUDY_META, best_record, read_records, read_study_meta
-from study.scales import scale_config
+from study.scales import RECIPE_VERSION, scale_config
 from study.tuning.study_plan import StudyPlan
 
 OBJECTIVES = {
@@ -38,6 +39,15 @@ def base_config(options: TrialOptions, study_base: dict | None = None) -> TrialC
     if paths:
         config = config.replace(**paths)
     return config.replace(**parse_assignments(list(options.sets)))
+
+
+def baseline_config(options: BaselineOptions) -> TrialConfig:
+    """The rows `study baseline` scores: a scale's dev subsample, else the whole dev files
+    (training rows for the threshold: the cpu scale's)."""
+    scale = options.scale or "cpu"
+    config = base_config(TrialOptions(scale=scale, model_path=options.model_path,
+                                      data_dir=options.data_dir))  # fmt: skip
+    return config if options.scale else config.replace(dev_per_task=0)
 
 
 def run_study(options: RunOptions) -> int:
@@ -75,6 +85,12 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
     samples = spec.samples[options.scale] if options.samples is None else options.samples
     if samples < 1:
         raise UserError(f"--samples={samples} is invalid: must be an integer >= 1")
+    seeds = options.seeds if options.seeds is not None else spec.seeds.get(options.scale, 1)
+    if seeds < 1:
+        raise UserError(f"--seeds={seeds} is invalid: must be an integer >= 1")
+    top_k = options.top_k if options.top_k is not None else spec.top_k
+    if top_k < 0:
+        raise UserError(f"--top-k={top_k} is invalid: must be an integer >= 0")
     if options.objectives not in OBJECTIVES:
         raise UserError(
             f"--objectives {options.objectives!r} is invalid: must be one of "
@@ -112,6 +128,13 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
                 f"{study_dir} holds study {meta.get('study')} at scale {meta.get('scale')}; "
                 f"pick another --out for {spec.name} at scale {options.scale}"
             )
+        made = (meta.get("recipe") or {}).get("version", 1)
+        if made != RECIPE_VERSION:
+            raise UserError(
+                f"{study_dir} was made by an earlier recipe (version {made}: no validation "
+                f"split, other scale settings) and cannot be resumed by this one (version "
+                f"{RECIPE_VERSION}); pass another --out (`study report` still reads it)"
+            )
     check_output_dir(study_dir, "study folder")
     storage = options.storage or str(study_dir / "ray")
     if "://" not in storage:
@@ -126,6 +149,8 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
     concurrent = options.max_concurrent or (1 if gpus == 0 else max(1, int(1 / gpus)))
     cpus_per_trial = options.cpus_per_trial or max(1.0, float(cpus // concurrent))
     metrics, modes = OBJECTIVES[options.objectives]
+    if base.val_per_task:  # every selection decision reads validation, never dev
+        metrics = tuple(f"val_{m}" if m == "overall" else m for m in metrics)
     return StudyPlan(
         spec=spec,
         base=base.replace(threads=max(1, int(cpus_per_trial))),
@@ -143,6 +168,8 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
         resume=exists,
         storage=storage,
         reuse_workers=not options.fresh_workers,
+        seeds=seeds,
+        top_k=top_k,
     )
 
 
@@ -208,9 +235,10 @@ def print_summary(plan: StudyPlan) -> None:
     if best is None:
         print("no completed trial")
         return
+    chosen = "validation" if best.val_overall is not None else "dev"
     print(
-        f"best trial {best.trial_id} ({best.status}): overall {best.overall:.4f}  "
-        f"sst {best.sst:.3f}  para {best.para:.3f}  sts {best.sts:.3f}  "
-        f"params {best.params_pct:.2f}%  {best.params}"
+        f"best trial {best.trial_id} (chosen on {chosen} overall "
+        f"{best.selection_score():.4f}): dev overall {best.overall:.4f}  sst {best.sst:.3f}  "
+        f"para {best.para:.3f}  sts {best.sts:.3f}  params {best.params_pct:.2f}%  {best.params}"
     )
     print(f"its adapters: {best.adapter_dir}")

@@ -89,15 +89,16 @@ def resolve_target(target: str) -> tuple[Path, TrialRecord | None]:
 
 
 def best_trial(study_dir: Path) -> tuple[Path, TrialRecord]:
-    """The completed, saved trial with the highest overall (stopped-early ones have no checkpoint)."""
+    """The completed, saved trial with the best validation overall (dev for rows without a
+    validation split); stopped-early ones have no checkpoint."""
     rows = [
         r
         for r in read_records(study_dir)
-        if r.status == "completed" and r.adapter_dir and r.overall is not None
+        if r.status == "completed" and r.adapter_dir and r.selection_score() is not None
     ]
     if not rows:
         raise UserError(f"study folder {study_dir} has no completed trial with a saved checkpoint")
-    row = max(rows, key=lambda r: r.overall)
+    row = max(rows, key=lambda r: r.selection_score())
     run_dir = Path(row.adapter_dir).expanduser()
     if not run_dir.is_absolute() and not run_dir.is_dir():
         run_dir = study_dir / run_dir  # a relative adapter_dir is read from the study folder

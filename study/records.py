@@ -43,14 +43,19 @@ class RecordFormatError(UserError):
 
 @dataclass(frozen=True)
 class EpochScores:
-    """Dev scores after one epoch, and the epoch's mean training loss per task."""
+    """Scores after one epoch: validation (every epoch) and dev (the last epoch; earlier ones
+    too in format-1 rows), and the epoch's mean training loss per task."""
 
     epoch: int
-    sst: float
-    para: float
-    sts: float
-    overall: float
+    sst: float | None = None
+    para: float | None = None
+    sts: float | None = None
+    overall: float | None = None
     losses: dict[str, float] = field(default_factory=dict)
+    val_sst: float | None = None
+    val_para: float | None = None
+    val_sts: float | None = None
+    val_overall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,13 @@ class TrialRecord:
     para: float | None = None
     sts: float | None = None
     overall: float | None = None
-    """Dev scores after the last epoch run; None for an errored trial."""
+    """Dev scores after the last epoch (None for a trial stopped early or errored): what the
+    tables report, and what no selection decision reads."""
+    val_sst: float | None = None
+    val_para: float | None = None
+    val_sts: float | None = None
+    val_overall: float | None = None
+    """Validation scores after the last epoch run: what every selection decision reads."""
     history: tuple[EpochScores, ...] = ()
     epochs_run: int = 0
     final: bool = False
@@ -107,6 +118,7 @@ class TrialRecord:
     """Seconds spent in setup (tokenize included), data, train, eval and save."""
     model_sha256: str | None = None
     train_examples: dict[str, int] = field(default_factory=dict)
+    val_examples: dict[str, int] = field(default_factory=dict)
     dev_examples: dict[str, int] = field(default_factory=dict)
     trained_params: tuple[str, ...] = ()
     """Trainable parameter names of encoder block 0 (Figure 1)."""
@@ -119,14 +131,23 @@ class TrialRecord:
     status: str | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    """The values the search sampled."""
+    """The values the search sampled (a rerun: its config's, with the seed)."""
     seed: int | None = None
+    phase: str = "search"
+    """search: proposed by the search | rerun: a chosen configuration again with another seed."""
     node_id: str | None = None
     worker_pid: int | None = None
     finished_at: str | None = None
 
     def scores(self) -> dict[str, float | None]:
         return {m: getattr(self, m) for m in METRICS}
+
+    def val_scores(self) -> dict[str, float | None]:
+        return {m: getattr(self, f"val_{m}") for m in METRICS}
+
+    def selection_score(self) -> float | None:
+        """What selection reads: validation overall, or dev overall for rows without one."""
+        return self.val_overall if self.val_overall is not None else self.overall
 
     def counts(self) -> dict[str, float | int | None]:
         return {k: getattr(self, k) for k in COUNTS}
@@ -165,7 +186,14 @@ class TrialRecord:
                 stage1_dir=data.get("stage1_dir"),
                 residual_overlap=data.get("residual_overlap"),
             )
-        for name in ("config", "params", "time_split", "train_examples", "dev_examples"):
+        for name in (
+            "config",
+            "params",
+            "time_split",
+            "train_examples",
+            "val_examples",
+            "dev_examples",
+        ):
             if not isinstance(values.get(name, {}), dict):
                 values.pop(name)
         return cls(**values)
@@ -179,9 +207,8 @@ def _epoch(entry: dict[str, Any]) -> EpochScores:
     """A history entry; format 1 kept the losses as loss_<task> keys beside the scores."""
     losses = dict(entry.get("losses") or {})
     losses |= {k[5:]: v for k, v in entry.items() if k.startswith("loss_")}
-    return EpochScores(
-        int(entry.get("epoch", 0)), *(entry.get(m, float("nan")) for m in METRICS), losses
-    )
+    val = {f"val_{m}": entry.get(f"val_{m}") for m in METRICS}
+    return EpochScores(int(entry.get("epoch", 0)), *(entry.get(m) for m in METRICS), losses, **val)
 
 
 def _plain(value: Any) -> Any:

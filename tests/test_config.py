@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from study.config import TASKS, TrialConfig, field_names, parse_assignments
+from study.config import TASKS, TrialConfig, field_names
 from study.errors import ConfigError, UserError
+from study.overrides import parse_assignments
 
 # (field, bad value, the text the message must show for the value)
 BAD_VALUES = [

@@ -1,7 +1,9 @@
 """The trial: a pure function `run_trial(config, report) -> TrialRecord`. No Ray, no Optuna.
 
 Loop (paper Sec. 4.1.2): epochs > tasks in config.task_order > batches. In single_task mode
-each task steps its own adapter and head; in sequential mode all tasks step one model.
+each task steps its own adapter and head; in sequential mode all tasks step one model. After
+every epoch the validation split is scored (what selection reads); after the last, dev too
+(what the tables report).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from model.multitask import MultiTaskBert, build_model, parameter_counts
 from study.config import TrialConfig
 from study.data.splits import task_data
 from study.records import EpochScores, TrialRecord
+from study.train.baseline import calibrate
 from study.train.checkpoint import save_trial
 from study.train.device import (
     autocast,
@@ -44,7 +47,13 @@ def build_trial_model(
     """The model a trial trains at `precision` (fp32 | bf16), on `device`: built from the
     config, the tasks' frozen base weights shared, and (config.accelerate) the speed-up pack
     applied but for the rewrites in `skip`."""
-    model = build_model(config.model_spec(), load_encoder(config.model_path)).to(device)
+    calibration = None
+    if config.pair_head == "cosine":  # the heads start at the floor (baseline.calibrate)
+        fit = calibrate(config)
+        calibration = {"para_scale": fit.para_scale, "para_shift": fit.para_shift}
+        calibration |= {"sts_alpha": fit.sts_alpha, "sts_beta": fit.sts_beta}
+    spec = config.model_spec(calibration)
+    model = build_model(spec, load_encoder(config.model_path)).to(device)
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if config.accelerate:
         accelerate(model, device, precision, skip)
@@ -75,6 +84,7 @@ def run_trial(
     tokenizer = load_tokenizer(config.model_path)
     t_data = time.perf_counter()
     train = task_data(config, "train", tokenizer, model_sha)
+    val = task_data(config, "val", tokenizer, model_sha) if config.val_per_task else None
     dev = task_data(config, "dev", tokenizer, model_sha)
     t_data = time.perf_counter() - t_data
     model = build_trial_model(config, device, precision)
@@ -93,6 +103,7 @@ def run_trial(
         model_sha256=model_sha,
         trained_params=tuple(trained_layer_names(model.encoder_for("sst"))),
         train_examples={t: len(e) for t, e in train.items()},
+        val_examples={t: len(e) for t, e in (val or {}).items()},
         dev_examples={t: len(e) for t, e in dev.items()},
         started_unix=started_unix,  # wall clock: which trials ran at the same time
     )
@@ -114,10 +125,15 @@ def run_trial(
             for task in config.task_order
         }
         t0 = time.perf_counter()
-        scores = evaluate(model, dev, autocast=autocast(precision, device))
+        ac = autocast(precision, device)
+        checked = (
+            {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()} if val else {}
+        )
+        scores = evaluate(model, dev, autocast=ac) if epoch == config.epochs else {}
         timing["eval"] += time.perf_counter() - t0
-        scored = EpochScores(epoch, **scores, losses=losses)
-        record = record.replace(**scores, history=(*record.history, scored), epochs_run=epoch)
+        scored = EpochScores(epoch, **scores, **checked, losses=losses)
+        history = (*record.history, scored)
+        record = record.replace(**scores, **checked, history=history, epochs_run=epoch)
         if progress:
             print(_scores_line(scored), file=sys.stderr)
         if epoch < config.epochs and report is not None:
@@ -146,7 +162,10 @@ def run_trial(
 
 
 def _scores_line(scores: EpochScores) -> str:
-    return (
-        f"epoch {scores.epoch}: sst {scores.sst:.3f}  para {scores.para:.3f}  "
-        f"sts {scores.sts:.3f}  overall {scores.overall:.3f}"
-    )
+    parts = [f"epoch {scores.epoch}:"]
+    for name, prefix in (("val", "val_"), ("dev", "")):
+        values = [getattr(scores, f"{prefix}{m}") for m in ("sst", "para", "sts", "overall")]
+        if values[0] is not None:
+            parts.append(f"{name} sst {values[0]:.3f} para {values[1]:.3f} sts {values[2]:.3f} ")
+            parts.append(f"overall {values[3]:.3f} ")
+    return " ".join(parts).rstrip()

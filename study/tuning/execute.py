@@ -17,9 +17,12 @@ from ray import tune
 
 from model.encoder import weights_sha256
 from study.data.splits import data_sizes
+from study.records import read_records
+from study.train.baseline import study_floors
 from study.train.checkpoint import library_versions
 from study.tuning.cluster import init_ray
 from study.tuning.recorder import StudyRecorder
+from study.tuning.reruns import RERUN, RERUNS, rerun_points
 from study.tuning.resources import alive_nodes, fit_request
 from study.tuning.search import make_scheduler, make_searcher
 from study.tuning.study_meta import write_study_meta
@@ -50,7 +53,7 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
             versions = {**library_versions(), "ray": ray.__version__}
             versions["optuna"] = optuna.__version__
             sha = weights_sha256(plan.base.model_path)
-            write_study_meta(plan, sha, data_sizes(plan.base), versions)
+            write_study_meta(plan, sha, data_sizes(plan.base), versions, study_floors(plan.base))
         stage1 = None
         if plan.spec.kind == "merge":  # stage 1: per-task adapters, trained once (or reused)
             from study.merge.stage1 import prepare_task_adapters
@@ -70,8 +73,52 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
         else:
             tuner = new_tuner(plan, stage1, callbacks)
         tuner.fit()
+        run_reruns(plan, callbacks)
     finally:
         ray.shutdown()
+
+
+def run_reruns(plan: StudyPlan, callbacks: tuple[tune.Callback, ...] = ()) -> None:
+    """The seed reruns (reruns.py) as a second experiment, NAME-reruns, in the same storage."""
+    exp_path = f"{plan.storage}/{plan.spec.name}{RERUNS}"
+    if tune.Tuner.can_restore(exp_path):  # chosen when the search ended; continue them
+        tuner = tune.Tuner.restore(
+            exp_path, trainable=make_trainable(plan), resume_unfinished=True, resume_errored=False
+        )
+    else:
+        points = rerun_points(plan, read_records(plan.study_dir))
+        if not points:
+            return
+        print(
+            f"{plan.spec.name}: {len(points)} seed reruns of the paper rows and the best "
+            f"{plan.top_k} ({plan.seeds} seeds each, never stopped early)",
+            file=sys.stderr,
+        )
+        tuner = tune.Tuner(
+            make_trainable(plan),
+            param_space={RERUN: tune.grid_search(points)},
+            tune_config=tune.TuneConfig(
+                num_samples=1,
+                max_concurrent_trials=plan.max_concurrent,
+                reuse_actors=plan.reuse_workers,
+                trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
+                trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
+            ),
+            run_config=_run_config(plan, f"{plan.spec.name}{RERUNS}", callbacks, "rerun"),
+        )
+    tuner.fit()
+
+
+def _run_config(
+    plan: StudyPlan, name: str, callbacks: tuple[tune.Callback, ...], phase: str
+) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=name,
+        storage_path=plan.storage,
+        failure_config=tune.FailureConfig(max_failures=1),
+        callbacks=[StudyRecorder(plan, phase), *callbacks],
+        verbose=0,
+    )
 
 
 def new_tuner(
@@ -94,11 +141,5 @@ def new_tuner(
             trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
             trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
         ),
-        run_config=tune.RunConfig(
-            name=plan.spec.name,
-            storage_path=plan.storage,
-            failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=[StudyRecorder(plan), *callbacks],
-            verbose=0,
-        ),
+        run_config=_run_config(plan, plan.spec.name, callbacks, "search"),
     )

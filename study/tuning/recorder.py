@@ -15,6 +15,7 @@ from typing import Any
 from ray import tune
 
 from study.records import TrialRecord, append_record, read_records
+from study.tuning.reruns import RERUN, SEED
 from study.tuning.resources import PendingWatch
 from study.tuning.study_plan import StudyPlan
 
@@ -29,17 +30,20 @@ def study_record(
     error: str | None,
     result: dict[str, Any],
     checkpoint_path: str | None,
+    phase: str = "search",
 ) -> TrialRecord:
     """The trial's own record (its last report) with the study's bookkeeping added."""
+    params = trial_params(params)
     record = TrialRecord.from_json(result["record"]) if result.get("record") else TrialRecord()
     record = record.replace(
+        phase=phase,
         study=plan.spec.name,
         trial_id=trial_id,
         status=status,
         error=error,
         kind=plan.spec.kind,
         config=row_config(plan, params),
-        seed=plan.base.seed,
+        seed=params.get(SEED, plan.base.seed),
         params=dict(params),
         seconds=record.seconds or result.get("time_total_s"),
         adapter_dir=checkpoint_path if status == "completed" else None,
@@ -50,6 +54,11 @@ def study_record(
     if status == "errored":  # whatever it reported before failing is not a result
         record = record.replace(**{k: None for k in ("sst", "para", "sts", "overall")})
     return record
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's params from its Tune config (a rerun's are nested under RERUN)."""
+    return dict(config.get(RERUN, config))
 
 
 def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
@@ -71,18 +80,24 @@ def progress_line(
     running: int,
     minutes: float,
     waiting: list[str] = (),
+    total: int | None = None,
+    phase: str = "search",
 ) -> str:
     """[study 3.2 min] 5/14 done: 3 completed, 1 stopped early, 1 errored; 1 running | best ...
-    and, for trials pending longer than a minute, what each waits for."""
+    and, for trials pending longer than a minute, what each waits for. `rows` are the phase's;
+    total: the phase's trial count (the search's is plan.samples)."""
     count = {s: sum(r.status == s for r in rows) for s in ("completed", "stopped_early", "errored")}
-    scored = [r for r in rows if r.overall is not None]
-    best = max(scored, key=lambda r: r.overall) if scored else None
-    best_txt = (
-        f"best overall {best.overall:.4f} ({best.trial_id}: {best.params})" if best else "best -"
-    )
+    scored = [r for r in rows if r.selection_score() is not None]
+    best = max(scored, key=lambda r: r.selection_score()) if scored else None
+    best_txt = "best -"
+    if best is not None:
+        which = "val" if best.val_overall is not None else "dev"
+        score = best.selection_score()
+        best_txt = f"best {which} overall {score:.4f} ({best.trial_id}: {best.params})"
     wait_txt = "".join(f" | {w} (cluster busy, or nodes still being added)" for w in waiting)
     return (
-        f"[{plan.spec.name} {minutes:5.1f} min] {len(rows)}/{plan.samples} done: "
+        f"[{plan.spec.name}{'' if phase == 'search' else ' ' + phase + 's'} {minutes:5.1f} min] "
+        f"{len(rows)}/{plan.samples if total is None else total} done: "
         f"{count['completed']} completed, {count['stopped_early']} stopped early, "
         f"{count['errored']} errored; {running} running | {best_txt}{wait_txt}"
     )
@@ -100,8 +115,8 @@ def error_line(error_file: str | None) -> str:
 class StudyRecorder(tune.Callback):
     """One trials.jsonl row per finished trial, and a live progress line."""
 
-    def __init__(self, plan: StudyPlan) -> None:
-        self.plan = plan
+    def __init__(self, plan: StudyPlan, phase: str = "search") -> None:
+        self.plan, self.phase = plan, phase
         self.started = time.time()
         self.pending = PendingWatch()
         self.noted = 0.0
@@ -140,14 +155,15 @@ class StudyRecorder(tune.Callback):
             error,
             trial.last_result or {},
             checkpoint.path if checkpoint else None,
+            self.phase,
         )
         append_record(self.plan.study_dir, record)
 
     def _progress(self, trials: list, waiting: list[str] = ()) -> None:
-        rows = read_records(self.plan.study_dir)
+        rows = [r for r in read_records(self.plan.study_dir) if r.phase == self.phase]
         done = {r.trial_id for r in rows}
         running = sum(t.status == "RUNNING" and t.trial_id not in done for t in trials)
         minutes = (time.time() - self.started) / 60
-        print(
-            progress_line(self.plan, rows, running, minutes, waiting), file=sys.stderr, flush=True
-        )
+        total = None if self.phase == "search" else len(trials)
+        line = progress_line(self.plan, rows, running, minutes, waiting, total, self.phase)
+        print(line, file=sys.stderr, flush=True)

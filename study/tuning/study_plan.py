@@ -40,6 +40,10 @@ class StudyPlan:
     """The study folder already holds this study: continue it."""
     storage: str
     """Ray's experiment storage: a local folder or a pyarrow-filesystem URI (s3://, gs://, ...)."""
+    seeds: int = 1
+    """Runs per chosen configuration: the search's run and seeds - 1 reruns (reruns.py)."""
+    top_k: int = 2
+    """Search configurations, besides the first points, that get reruns."""
     seed: int = 0
     """The sampler's seed."""
     reuse_workers: bool = True

@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from study.records import TrialRecord, finished_records
+from study.tuning.reruns import RERUN
 from study.tuning.study_plan import StudyPlan
 from study.tuning.trial_thread import run_on_training_thread, stop_running_trial
 
@@ -53,6 +54,7 @@ def peft_trial(
             record = TrialRecord.from_json((Path(folder) / RECORD_FILE).read_text())
         report_record(record, node_id)
         return
+    params = params.get(RERUN, params)  # a seed rerun's params, seed included
     config = TrialConfig.from_dict(base)
     if not stage1:
         config = config.replace(**params)
@@ -91,7 +93,7 @@ def peft_trial(
 def report_record(record: TrialRecord, node_id: str, checkpoint: Any = None) -> None:
     """Tune gets the scalars it schedules on; the record rides along as one JSON string."""
     scalars = {"epoch": record.epochs_run, "final": record.final}
-    scalars |= {k: getattr(record, k) for k in ("overall", "params_pct")}
+    scalars |= {k: getattr(record, k) for k in ("overall", "val_overall", "params_pct")}
     scalars = {k: v for k, v in scalars.items() if v is not None}
     extra = {"record": record.to_json(), "node_id": node_id, "worker_pid": os.getpid()}
     tune.report(scalars | extra, checkpoint=checkpoint)

@@ -1,0 +1,46 @@
+"""Seed reruns: after the search, the configurations a report compares run again with other
+seeds, so every comparison has paired seeds and an interval.
+
+Chosen: every first point of the study (the paper's rows) and the top_k other configurations
+of the search by validation score. Each gets seeds base+1 .. base+seeds-1; its search run is
+seed base. Reruns are ordinary trials of a second Tune experiment (NAME-reruns), never stopped
+early, recorded in trials.jsonl with phase "rerun"; resume and faults work as for the search.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from study.records import TrialRecord
+from study.tuning.study_plan import StudyPlan
+
+SEED = "seed"
+RERUN = "rerun"  # a rerun trial's Tune config: {"rerun": params}
+RERUNS = "-reruns"  # the rerun experiment's name suffix
+
+
+def config_key(params: dict[str, Any]) -> str:
+    """A configuration's identity: its sampled values without the seed."""
+    return json.dumps({k: v for k, v in params.items() if k != SEED}, sort_keys=True)
+
+
+def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The params of every rerun trial, in order: paper rows first, then the top_k."""
+    if plan.seeds < 2 or plan.spec.kind != "train":
+        return []
+    chosen = [dict(p) for p in plan.spec.points_to_evaluate]
+    keys = {config_key(p) for p in chosen}
+    search = [r for r in records if r.phase == "search" and r.status == "completed"]
+    ranked = sorted(search, key=lambda r: r.selection_score() or float("-inf"), reverse=True)
+    extra = 0
+    for record in ranked:
+        if extra >= plan.top_k:
+            break
+        key = config_key(record.params)
+        if key not in keys:
+            keys.add(key)
+            chosen.append(dict(record.params))
+            extra += 1
+    base = plan.base.seed
+    return [{**p, SEED: base + s} for p in chosen for s in range(1, plan.seeds)]
