@@ -48,8 +48,12 @@ class LoraAdapter:
         return delta_weight(a, b, scaling)
 
 
+SUPPORTED = "merging supports LoRA and rsLoRA adapters without trained biases"
+
+
 def read_lora_adapter(path: str | Path) -> LoraAdapter:
-    """Read a peft LoRA folder; ModelError for what cannot merge (DoRA, biases, missing files)."""
+    """Read a peft LoRA folder; a ModelError names what cannot merge exactly (DoRA, trained
+    biases, fan_in_fan_out, alpha_pattern, missing files)."""
     from peft import LoraConfig
 
     path = Path(path)
@@ -60,17 +64,24 @@ def read_lora_adapter(path: str | Path) -> LoraAdapter:
             "adapter_model.safetensors"
         )
     cfg = LoraConfig.from_pretrained(str(path))
+    # DoRA's update m·(W0 + sBA)/||W0 + sBA|| - W0 is no low-rank sum; a trained bias adds a
+    # term that ΔW = B A does not hold: either would be merged wrongly (peft issue 3761).
     if cfg.use_dora:
-        raise ModelError(f"{path}: DoRA adapters are not additive and cannot be merged; use lora")
+        raise ModelError(f"{path}: a DoRA adapter (use_dora) cannot be merged exactly; {SUPPORTED}")
+    if cfg.bias != "none":
+        raise ModelError(
+            f"{path}: a bias-trained adapter (bias={cfg.bias}) cannot be merged exactly; {SUPPORTED}"
+        )
     if cfg.fan_in_fan_out or cfg.alpha_pattern:
-        raise ModelError(f"{path}: fan_in_fan_out and alpha_pattern adapters are not supported")
+        raise ModelError(
+            f"{path}: a fan_in_fan_out or alpha_pattern adapter cannot be merged; {SUPPORTED}"
+        )
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in load_file(str(weights)).items():
         m = _KEY.match(key)
         if m is None:
             raise ModelError(
-                f"{path}: cannot merge tensor {key!r}; only lora_A/lora_B weights merge "
-                "(train with bias=none and method=lora)"
+                f"{path}: cannot merge tensor {key!r} (not a lora_A/lora_B); {SUPPORTED}"
             )
         parts.setdefault(m["module"], {})[m["part"]] = tensor.float()
     factors = {}

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from reports import paper_reference as ref
+from study.config import DEFAULT_LR
 from reports.palette import TARGET_LABELS
 from reports.rows import (
     config,
@@ -102,19 +103,23 @@ def _t1(setting: str, design: Any, order: str, group: list, paper: dict | None) 
     )
 
 
-def _t2_key(row: TrialRecord) -> tuple[str, int, str, str, bool]:
+def _t2_key(row: TrialRecord) -> tuple[str, int, str, str, bool, float | None]:
+    """A Table 2 row: (method, r, targets, bias, orthogonal, learning rate); the seeds of one
+    configuration share it, so its interval is over seeds alone."""
     c = config(row)
+    lr = c.get("lr") if c.get("lr") is not None else DEFAULT_LR.get(method(row))
     return (
         method(row),
         int(c.get("r", 0)),
         str(c.get("targets", "qkv")),
         str(c.get("bias", "none")),
         bool(c.get("orthogonal", False)),
+        lr,
     )
 
 
 def table2(rows: list[TrialRecord]) -> Table | None:
-    """PEFT single task: rows by (method, r, targets, bias); paper-only rows keep ours blank."""
+    """PEFT single task: rows by (method, r, targets, bias, lr); paper-only rows keep ours blank."""
     peft = [
         r
         for r in rows
@@ -125,8 +130,10 @@ def table2(rows: list[TrialRecord]) -> Table | None:
     groups: dict[tuple, list] = {}
     for r in peft:
         groups.setdefault(_t2_key(r), []).append(r)
+    present = {k[:5] for k in groups}
     for m, r, t, b in ref.table2_keys():
-        groups.setdefault((m, r, t, b, False), [])
+        if (m, r, t, b, False) not in present:
+            groups[(m, r, t, b, False, None)] = []
     records = []
     for key in sorted(
         groups,
@@ -137,13 +144,14 @@ def table2(rows: list[TrialRecord]) -> Table | None:
             k[0] != "lora",
             _BIAS_RANK.get(k[3], 9),
             k[1],
+            k[5] or 0.0,
         ),
     ):
-        m, r, t, b, ortho = key
+        m, r, t, b, ortho, lr = key
         paper = None if ortho else ref.table2(m, r, t, b)
         name = _METHOD_NAMES.get(m, m) + (" (orthogonal A)" if ortho else "")
         records.append(
-            {"method": m, "r": r, "targets": t, "bias": b, "orthogonal": ortho}
+            {"method": m, "r": r, "targets": t, "bias": b, "orthogonal": ortho, "lr": lr}
             | {"method_label": name, "targets_label": TARGET_LABELS.get(t, t)}
             | summarize(groups[key], paper)
         )
@@ -156,9 +164,11 @@ def table2(rows: list[TrialRecord]) -> Table | None:
             ("r", "r"),
             ("targets_label", "Targets"),
             ("bias", "Bias"),
+            ("lr", "lr"),
         ],
         notes=[
             "Paper rows map by (method, r, targets, bias); 'LoRA (all linear & bias)' is bias=all. "
+            "A row is one configuration (learning rate included); n counts its seeds. "
             "n = 0: a paper row we have no completed trial for. Best of ours per column in bold "
             "(highest score, lowest params %).",
             DIFF_NOTE,

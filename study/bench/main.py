@@ -70,7 +70,13 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
 
     from model.encoder import load_tokenizer, weights_sha256
     from study.bench.padding import padding_table
-    from study.bench.steps import bench_batches, gemm_peak, method_steps, step_ratios
+    from study.bench.steps import (
+        bench_batches,
+        gemm_peak,
+        measured_precisions,
+        method_steps,
+        step_ratios,
+    )
     from study.bench.trials import (
         child_trial,
         first_trial_config,
@@ -94,8 +100,10 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     result["meta"]["device"] = device.type
     result["meta"]["gpu"] = gpu_name(device)
 
-    _say(f"GEMM peak ({device.type})")
-    result["gemm"] = gemm_peak(quick, device)
+    precisions = measured_precisions(device)
+    result["meta"]["precisions"] = list(precisions)
+    _say(f"GEMM peak ({device.type}; {', '.join(precisions)})")
+    result["gemm"] = gemm_peak(quick, device, precisions)
     base = scale_config("cpu")
     tokenizer = load_tokenizer(base.model_path)
     train = task_data(base, "train", tokenizer, weights_sha256(base.model_path))
@@ -103,12 +111,14 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     result["padding"] = padding_table(base, tokenizer, train)
     save(result)
 
-    _say("step times: full, LoRA, DoRA in fp32 and bf16")
+    _say(f"step times: full, LoRA, DoRA in {' and '.join(precisions)}")
     count, warmup = (3, 1) if quick else (12, 2)
     if device.type == "cuda":  # one untimed pass over every batch: cuBLAS picks kernels per shape
         warmup = count
     batches = bench_batches(train["sst"], base.batch_size, count)
-    steps = method_steps(base, batches, result["gemm"], warmup, default_precision, device)
+    steps = method_steps(
+        base, batches, result["gemm"], warmup, default_precision, device, precisions=precisions
+    )
     fixed = steps.pop("lora_qkv_r16_fixed_128")[default_precision]
     slow = {  # absent on CUDA: the fast dropout is CPU-only
         m: steps.pop(f"{m}_torch_dropout")[default_precision]
@@ -133,18 +143,26 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             "full_over_lora": slow["full"]["step_s"] / slow["lora_qkv_r16"]["step_s"],
         }
     save(result)
+    if not quick:
+        from study.bench.compiled import compile_vs_pack
+
+        _say(f"torch.compile (inductor) against the speed-up pack, LoRA step, {default_precision}")
+        result["compile"] = _guarded(compile_vs_pack, base, batches, default_precision, device)
+        save(result)
 
     with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:
         plan = None if quick else smoke_plan(Path(tmp) / "smoke", "cpu")
         config = quick_config() if quick else first_trial_config(plan)
-        _say(f"one trial ({config.scale} scale) in fp32 and in bf16, each in a fresh process")
-        pair = precision_pair(config)
+        _say(
+            f"one trial ({config.scale} scale) in {' and '.join(precisions)}, a fresh process each"
+        )
+        pair = precision_pair(config, precisions)
         result["precision"] = pair
         trial = pair[default_precision]
         result["trial"] = {**time_split_shares(trial), "precision": default_precision}
         result["trial"]["config"] = config.to_dict()
         result["memory"] = {
-            "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in ("fp32", "bf16")},
+            "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in precisions},
             "trial_scale": config.scale,
         }
         save(result)
@@ -166,7 +184,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
             _say("Hugging Face Trainer + peft against our loop (SST, LoRA qkv r=16)")
             from study.bench.peer import peer_table
 
-            result["peer"] = _guarded(peer_table, base, train["sst"], default_precision)
+            result["peer"] = _guarded(peer_table, base, train["sst"], default_precision, precisions)
             save(result)
             _say(
                 f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "

@@ -135,7 +135,12 @@ def trainer_samples_per_s(
     }
 
 
-def peer_table(config: TrialConfig, data: Encoded, our_precision: str) -> dict[str, Any]:
+def peer_table(
+    config: TrialConfig,
+    data: Encoded,
+    our_precision: str,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+) -> dict[str, Any]:
     """Ours in fp32 and bf16 against the Trainer runs; ratios against the grouped Trainer.
 
     The target pair (ours at `our_precision`, the Trainer grouped in fp32) runs twice each in
@@ -144,12 +149,13 @@ def peer_table(config: TrialConfig, data: Encoded, our_precision: str) -> dict[s
     target = ("group_by_length", "fp32")
     ours_first = ours_samples_per_s(config, data, our_precision)
     grouped_first = trainer_samples_per_s(config, data, *target)
-    other = "fp32" if our_precision == "bf16" else "bf16"
-    ours = {other: ours_samples_per_s(config, data, other)}
+    ours = {
+        p: ours_samples_per_s(config, data, p) for p in precisions if p != our_precision
+    }  # each other measured precision once
     trainer = {
         f"{strategy}_{p}": trainer_samples_per_s(config, data, strategy, p)
         for strategy, p in TRAINER_RUNS
-        if (strategy, p) != target
+        if (strategy, p) != target and p in precisions
     }
     trainer["_".join(target)] = _mean_of(
         grouped_first, trainer_samples_per_s(config, data, *target)

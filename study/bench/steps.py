@@ -34,6 +34,16 @@ METHODS = (
     ("dora_qkv_r16", {"method": "dora", "targets": "qkv", "r": 16}),
 )
 PRECISIONS = ("fp32", "bf16")
+
+
+def measured_precisions(device: torch.device) -> tuple[str, ...]:
+    """fp32, and bf16 where it can be the default (CUDA, or a CPU with fast bf16): elsewhere
+    bf16 is emulated, many times slower, and never chosen."""
+    from study.train.device import cpu_has_fast_bf16
+
+    return PRECISIONS if device.type == "cuda" or cpu_has_fast_bf16() else ("fp32",)
+
+
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 # the order the timed blocks run in, per precision: each target's pair side by side
 _ADJACENT = {"full": 0, "lora_qkv_r16": 1, "dora_qkv_r16": 2, "lora_all_linear_r64": 3}
@@ -74,12 +84,15 @@ def gemm_gflops(
     return 2.0 * m * k * n / best / 1e9
 
 
-def gemm_peak(quick: bool, device: torch.device = CPU) -> dict[str, Any]:
+def gemm_peak(
+    quick: bool, device: torch.device = CPU, precisions: tuple[str, ...] = PRECISIONS
+) -> dict[str, Any]:
     """Large square GEMM peak per precision, and the peak at the encoder's typical shape."""
     size = (4096 if quick else 8192) if device.type == "cuda" else (1024 if quick else 2048)
     seconds = 0.5 if quick else 2.0
     out: dict[str, Any] = {"size": size, "device": device.type}
-    for name, dtype in _DTYPES.items():
+    for name in precisions:
+        dtype = _DTYPES[name]
         out[f"{name}_gflops"] = gemm_gflops(dtype, size, size, size, seconds, device)
         # 32 sentences x ~32 tokens through the 384 -> 1536 intermediate layer of MiniLM
         out[f"shape_{name}_gflops"] = gemm_gflops(dtype, 1024, 384, 1536, seconds / 2, device)
@@ -190,6 +203,7 @@ def method_steps(
     extra_precision: str = "",
     device: torch.device = CPU,
     block: int = 4,
+    precisions: tuple[str, ...] = PRECISIONS,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{variant: {precision: step_s, tokens_per_s, real_tokens_per_s, gflops, peak_fraction, ...}}.
 
@@ -209,7 +223,7 @@ def method_steps(
     variants: list[_Variant] = []
     for name, changes in METHODS:
         config = base.replace(mode="sequential", **changes)
-        plan = [(name, p, True, batches) for p in PRECISIONS]  # (variant, precision, fast, inputs)
+        plan = [(name, p, True, batches) for p in precisions]  # (variant, precision, fast, inputs)
         if extra_precision and name == "lora_qkv_r16":
             wide = [pad_to(b, 128) for b in batches]
             plan.append((f"{name}_fixed_128", extra_precision, True, wide))
@@ -301,7 +315,7 @@ def _row(
 def step_ratios(steps: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Step-time ratios per precision, and fp32/bf16 per method."""
     ratios: dict[str, dict[str, float]] = {}
-    for p in PRECISIONS:
+    for p in (p for p in PRECISIONS if p in steps["lora_qkv_r16"]):
         lora = steps["lora_qkv_r16"][p]["step_s"]
         ratios[p] = {
             "full_over_lora": steps["full"][p]["step_s"] / lora,

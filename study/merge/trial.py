@@ -98,8 +98,13 @@ def run_merge_trial(
         accelerate(model, device, precision)
     t_built = time.perf_counter()
     model_sha = weights_sha256(config.model_path)
-    dev = task_data(config, "dev", load_tokenizer(config.model_path), model_sha)
-    scores = evaluate(model, dev, autocast=autocast(precision, device))
+    tokenizer, ac = load_tokenizer(config.model_path), autocast(precision, device)
+    checked = {}
+    if config.val_per_task:  # what the search over λ selects on: never dev
+        val = task_data(config, "val", tokenizer, model_sha)
+        checked = {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()}
+    dev = task_data(config, "dev", tokenizer, model_sha)
+    scores = evaluate(model, dev, autocast=ac)
     t_eval = time.perf_counter()
     if run_dir is not None:
         save_merge_run(run_dir, config, recipe, scores)
@@ -107,8 +112,9 @@ def run_merge_trial(
         kind="merge",
         config=config.to_dict(),
         **scores,
+        **checked,
         **_counts(summary, method),
-        history=(EpochScores(1, **scores),),
+        history=(EpochScores(1, **scores, **checked),),
         epochs_run=1,
         final=True,
         seconds=time.perf_counter() - t_start,

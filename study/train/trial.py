@@ -129,7 +129,8 @@ def run_trial(
         checked = (
             {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()} if val else {}
         )
-        scores = evaluate(model, dev, autocast=ac) if epoch == config.epochs else {}
+        last = epoch == config.epochs
+        scores = evaluate(model, dev, autocast=ac) if last or not val else {}  # val selects
         timing["eval"] += time.perf_counter() - t0
         scored = EpochScores(epoch, **scores, **checked, losses=losses)
         history = (*record.history, scored)

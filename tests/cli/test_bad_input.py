@@ -27,7 +27,9 @@ from study.merge.trial import merge_params
 from tests.conftest import DATA, PROJECT
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """`python -m study ARGS` from the repository root, as a user runs it."""
     environ = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     return subprocess.run(
@@ -36,7 +38,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env=environ,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
 
 

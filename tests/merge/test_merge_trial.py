@@ -146,7 +146,9 @@ def test_merge_trial_keys_report_and_recipe(stage1, tmp_path):
     assert run_trial_keys <= set(metrics)
     assert reports == [record]
     assert record.final is True and record.epochs_run == 1
-    assert record.history == (EpochScores(1, *(metrics[k] for k in SCORES)),)
+    val = {f"val_{k}": metrics[f"val_{k}"] for k in SCORES}
+    assert val["val_overall"] is not None  # what the search over λ selects on
+    assert record.history == (EpochScores(1, *(metrics[k] for k in SCORES), **val),)
     assert record.params_pct == pytest.approx(summary["params_pct"])
     assert record.merge.weights["sts"] == pytest.approx(0.6)  # 1.2 / (0.2 + 0.6 + 1.2)
     assert record.adapter_dir == str(run_dir.resolve())

@@ -61,8 +61,10 @@ def mixed(tmp_path_factory):
 
 def test_pdf_has_one_page_per_section_and_all_table_files(mixed):
     folder, _, report = mixed
-    # title, Tables 1-3, Figures 1-2, Pareto, score vs r, importances, curves, wall time
-    assert len(PdfReader(folder / "report.pdf").pages) == 11 == report.pages
+    # title (2 pages), findings, Tables 1-3, Figures 1-2, Pareto, score vs r, expected
+    # validation performance, importances, curves, wall time
+    assert len(PdfReader(folder / "report.pdf").pages) == 14 == report.pages
+    assert (folder / "tables" / "findings.csv").stat().st_size > 0
     for n in (1, 2, 3):
         for ext in ("csv", "md", "tex"):
             assert (folder / "tables" / f"table{n}.{ext}").stat().st_size > 0
@@ -288,12 +290,14 @@ def test_cli_reports_a_partial_study_and_exits_2_on_a_missing_folder(tmp_path):
     done = _run_cli("part", "--out", str(folder))
     assert done.returncode == 0, done.stderr
     assert "used 2 of 2 trials" in done.stdout
-    # title, Table 2, Figure 1, Pareto, score vs r, learning curves, wall time
-    assert len(PdfReader(folder / "report.pdf").pages) == 7
+    # title, findings, Table 2, Figure 1, Pareto, score vs r, expected validation performance,
+    # learning curves, wall time
+    assert len(PdfReader(folder / "report.pdf").pages) == 9
     text = _pdf_text(folder / "report.pdf")
     assert "2 of 2 rows" in text and "samples requested unknown" in text
     assert "no Optuna journal" in text  # the skipped page is named on the title page
     assert sorted(p.name for p in (folder / "tables").iterdir()) == [
+        "findings.csv",
         "table2.csv",
         "table2.md",
         "table2.tex",
@@ -318,15 +322,16 @@ def test_paper_report_combines_the_studies_and_names_the_missing(tmp_path):
     report = build_report(data, "python -m study report paper")
     assert report.pdf == runs / "paper" / "report.pdf"
     assert report.total == len(full) + len(single) + len(merges)
-    # two title pages (three studies' settings), Tables 1-3, Figures 1-2, Pareto, score vs r,
-    # curves, wall time; no importances (no journal)
-    assert len(PdfReader(report.pdf).pages) == 11 == report.pages
+    # two title pages (three studies' settings), findings, Tables 1-3, Figures 1-2, Pareto,
+    # score vs r, expected validation performance, curves, wall time; no importances (no journal)
+    assert len(PdfReader(report.pdf).pages) == 13 == report.pages
     text = _pdf_text(report.pdf)
     assert "missing studies multitask_order" in text
     assert "source lora_sweep" in text and "study.json absent" in text
     contents = _pdf_text(report.pdf, 1)
-    assert "page 3 Table 1: full fine-tuning, dev" in contents
-    assert "Table 1: full fine-tuning" in _pdf_text(report.pdf, 2)
+    assert "page 3 Findings: the paper's claims" in contents  # the first page after the title
+    assert "page 4 Table 1: full fine-tuning, dev" in contents
+    assert "Table 1: full fine-tuning" in _pdf_text(report.pdf, 3)
     t3 = _csv(runs / "paper" / "tables" / "table3.csv")
     assert set(t3[t3.n > 0]["merge_method"]) == {"eoe", "fedavg", "ties"}
 

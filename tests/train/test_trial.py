@@ -189,3 +189,55 @@ def test_model_path_works_without_the_embedded_package(tmp_path, monkeypatch):
         embedded_model_path()
     cfg, digest = verify_model(str(copy))
     assert cfg["model_type"] == "bert" and digest == EMBEDDED_SHA256
+
+
+PLAIN_PEFT = """
+import json, sys
+import torch
+from peft import PeftModel
+from transformers import BertModel, BertTokenizerFast
+base = BertModel.from_pretrained(sys.argv[1], add_pooling_layer=False)
+model = PeftModel.from_pretrained(base, sys.argv[2]).eval()
+tok = BertTokenizerFast.from_pretrained(sys.argv[1])
+batch = tok(["a film that is more fun than it has any right to be"], return_tensors="pt")
+with torch.no_grad():
+    states = model(**batch).last_hidden_state
+ours = [m for m in sys.modules if m.split(".")[0] in ("study", "model", "reports")]
+print(json.dumps({"states": states.tolist(), "project_modules": ours}))
+"""
+
+
+@pytest.mark.slow
+def test_saved_adapters_carry_a_card_and_load_with_plain_peft(smoke_runs, tmp_path):
+    """The card names the base model portably with its sha256, the task, method, scores, the
+    retrain command and where the head is; plain peft in a fresh process (no project code)
+    loads the adapter and gives the project's encoder outputs within 1e-5."""
+    import subprocess
+    import sys
+
+    from model.encoder import EMBEDDED_NAME, load_tokenizer
+    from study.train.checkpoint import load_trial
+
+    config, first, _, _, run_dir = smoke_runs
+    folder = run_dir / "checkpoint" / "adapters" / "sst"
+    card = (folder / "README.md").read_text()
+    assert "[More Information Needed]" not in card
+    for text in (EMBEDDED_NAME, EMBEDDED_SHA256, "SST-5 sentiment", "r = 4" if config.r == 4 else f"r = {config.r}",
+                 "targets\n  `qkv`", "python -m study train --scale smoke", "heads.safetensors",
+                 f"{first.overall:.4f}", '"scale": "smoke"'):  # fmt: skip
+        assert text in card, text
+    adapter_cfg = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter_cfg["base_model_name_or_path"] == EMBEDDED_NAME
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAIN_PEFT, str(embedded_model_path()), str(folder)],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""},
+        timeout=300, check=True,
+    )  # fmt: skip
+    plain = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert plain["project_modules"] == []
+    _, model = load_trial(run_dir)
+    tokenizer = load_tokenizer()
+    batch = tokenizer(["a film that is more fun than it has any right to be"], return_tensors="pt")
+    with torch.no_grad():
+        ours = model.encoders["sst"](**batch).last_hidden_state
+    torch.testing.assert_close(torch.tensor(plain["states"]), ours, atol=1e-5, rtol=0)

@@ -1,0 +1,105 @@
+"""torch.compile (inductor) against the hand-written speed-up pack (model/accel), on the bench's
+LoRA step, timed in paired, interleaved blocks as steps.py times its variants.
+
+Variants, each on the same batches: the plain path (no pack), the pack, the plain path under
+torch.compile (compile time reported apart: the untimed warm-up pass), and the pack without
+each of its rewrites that apply here (what each one is worth on the step it targets). A
+rewrite earns its place when the pack beats torch.compile by at least KEEP on every block.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from study.bench.steps import one_step
+from study.config import TrialConfig
+
+KEEP = 1.05  # the pack must be this much faster than torch.compile, on every block
+LORA = {"method": "lora", "targets": "qkv", "r": 16}
+DORA = {"method": "dora", "targets": "qkv", "r": 16}
+
+
+def _variant(config: TrialConfig, device: torch.device, precision: str, kind: str, skip=()):  # noqa: ANN001, ANN202
+    from study.train.loop import make_optimizer
+    from study.train.trial import build_trial_model
+
+    torch.manual_seed(0)
+    plain = kind in ("plain", "compiled")
+    model = build_trial_model(config.replace(accelerate=not plain), device, precision, skip)
+    optimizer = make_optimizer(model, config)
+    if kind == "compiled":
+        model.forward = torch.compile(model.forward, backend="inductor", dynamic=True)
+    return model, optimizer
+
+
+def compile_vs_pack(
+    base: TrialConfig,
+    batches: list[dict[str, torch.Tensor]],
+    precision: str,
+    device: torch.device,
+    blocks: int = 3,
+    block: int = 4,
+) -> dict[str, Any]:
+    """{variant: {step_s, blocks_s}, compile_s, pack_over_compiled per block, keep}."""
+    from model.accel import REWRITES, applies, unavailable
+
+    lora = base.replace(mode="sequential", **LORA)
+    variants = {
+        "plain": _variant(lora, device, precision, "plain"),
+        "pack": _variant(lora, device, precision, "pack"),
+        "compiled": _variant(lora, device, precision, "compiled"),
+    }
+    rewrites = [r for r in REWRITES if applies(r, device, precision) and unavailable(r) is None]
+    for name in rewrites:
+        if name != "lean_dora":  # LoRA has no DoRA layer: lean DoRA is timed on DoRA below
+            variants[f"pack_without_{name}"] = _variant(lora, device, precision, "pack", (name,))
+    dora = base.replace(mode="sequential", **DORA)
+    if "lean_dora" in rewrites:
+        variants["dora_pack"] = _variant(dora, device, precision, "pack")
+        variants["dora_pack_without_lean_dora"] = _variant(
+            dora, device, precision, "pack", ("lean_dora",)
+        )
+    warm: dict[str, float] = {}
+    for name, (model, optimizer) in variants.items():  # untimed: compile, kernels, caches
+        model.train()
+        t0 = time.perf_counter()
+        for batch in batches:
+            one_step(model, optimizer, batch, "sst", precision, device)
+        warm[name] = time.perf_counter() - t0
+    per_block: dict[str, list[float]] = {name: [] for name in variants}
+    for start in range(0, blocks * block, block):
+        for name, (model, optimizer) in variants.items():
+            total = 0.0
+            for i in range(start, start + block):
+                total += float(
+                    one_step(
+                        model, optimizer, batches[i % len(batches)], "sst", precision, device
+                    ).sum()
+                )
+            per_block[name].append(total / block)
+    out: dict[str, Any] = {
+        "precision": precision,
+        "blocks": blocks,
+        "steps_per_block": block,
+        "variants": {n: {"step_s": float(np.mean(b)), "blocks_s": b} for n, b in per_block.items()},
+        "compile_s": warm["compiled"] - warm["plain"],
+        "warmup_s": warm,
+    }
+    ratio = [c / p for c, p in zip(per_block["compiled"], per_block["pack"], strict=True)]
+    out["compiled_over_pack"] = ratio
+    out["pack_beats_compile"] = min(ratio) >= KEEP
+    out["rewrite_gain"] = {
+        name: [
+            w / p for w, p in zip(per_block[f"pack_without_{name}"], per_block["pack"], strict=True)
+        ]
+        for name in rewrites
+        if f"pack_without_{name}" in per_block
+    }
+    if "dora_pack" in per_block:
+        pairs = zip(per_block["dora_pack_without_lean_dora"], per_block["dora_pack"], strict=True)
+        out["rewrite_gain"]["lean_dora"] = [w / p for w, p in pairs]
+    return out
