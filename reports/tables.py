@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from reports import paper_reference as ref
-from study.config import DEFAULT_LR
 from reports.palette import TARGET_LABELS
 from reports.rows import (
     config,
@@ -24,6 +23,7 @@ from reports.rows import (
     task_order,
 )
 from reports.table_model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
+from study.config import DEFAULT_LR
 from study.records import TrialRecord
 
 COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in the figures."

@@ -29,8 +29,8 @@ SCALES: dict[str, dict[str, Any]] = {
     # training starts there (study/bench/RESULTS.md, "cpu recipe", has the evidence).
     "cpu": {
         "train_per_task": 800,
-        "val_per_task": 300,
-        "dev_per_task": 600,
+        "val_per_task": 200,
+        "dev_per_task": 500,
         "epochs": 2,
         "head_design": 2,
         "pooling": "mean",
