@@ -357,4 +357,7 @@ def test_fixture_names_match_the_real_model():
             TrialConfig(mode="sequential", r=2, **kwargs).model_spec(), load_encoder("")
         )
         assert trained_layer_names(model.encoder_for("sst")) == TRAINED[key], key
-    assert json.loads((ROOT / "tests" / "fixtures" / "trained_params.json").read_text()) == TRAINED
+    assert (
+        json.loads((ROOT / "tests" / "reports" / "fixtures" / "trained_params.json").read_text())
+        == TRAINED
+    )

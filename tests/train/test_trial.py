@@ -16,8 +16,10 @@ from study.records import COUNTS
 from study.scales import scale_config
 from study.train.trial import run_trial
 
-# What every per-epoch report carries (run_trial's docstring): scores, the counts, the history.
-REPORT_FIELDS = {"sst", "para", "sts", "overall", *COUNTS}
+# What every per-epoch report carries (run_trial's docstring): validation scores (they select),
+# the counts, the history. Dev scores come once, with the last epoch (they are reported).
+REPORT_FIELDS = {"val_sst", "val_para", "val_sts", "val_overall", *COUNTS}
+DEV_FIELDS = {"sst", "para", "sts", "overall"}
 FINAL_FIELDS = {"seconds", "model_sha256", "adapter_dir", "peak_rss_mb", "ended_unix"}
 
 
@@ -60,8 +62,10 @@ def test_reports_once_per_epoch(smoke_runs):
         missing = {k for k in REPORT_FIELDS if getattr(r, k) is None}
         assert not missing, missing
         assert set(r.history[-1].losses) == set(TASKS)
-        assert 0.0 <= r.sst <= 1.0 and 0.0 <= r.para <= 1.0 and -1.0 <= r.sts <= 1.0
-    assert not {k for k in FINAL_FIELDS if getattr(reports[-1], k) is None}
+        assert 0.0 <= r.val_sst <= 1.0 and 0.0 <= r.val_para <= 1.0 and -1.0 <= r.val_sts <= 1.0
+    for r in reports[:-1]:  # dev is never looked at before the end
+        assert all(getattr(r, k) is None for k in DEV_FIELDS)
+    assert not {k for k in FINAL_FIELDS | DEV_FIELDS if getattr(reports[-1], k) is None}
     assert reports[-1] == first
     assert first.epochs_run == config.epochs == len(first.history)
 

@@ -163,6 +163,11 @@ def _wait_for_lock(folder: Path, proc: subprocess.Popen, timeout: float = 300) -
     raise AssertionError(f"{folder}: the study never held its lock")
 
 
+def _bytes(path) -> bytes:  # noqa: ANN001
+    """A file's bytes, b"" while the study has not written it yet."""
+    return path.read_bytes() if path.is_file() else b""
+
+
 @pytest.fixture(scope="module")
 def two_studies(tmp_path_factory):
     """Two smoke studies at once on this machine, each on its own local Ray: `plain` (reused
@@ -174,19 +179,15 @@ def two_studies(tmp_path_factory):
     _wait_for_lock(plain_out, plain)
     fresh = _start("run", "smoke", "--scale", "smoke", "--out", str(fresh_out), "--fresh-workers")
     before = {n: (plain_out / n).read_bytes() for n in ("study.json",) if (plain_out / n).is_file()}
-    rows_before = (
-        (plain_out / "trials.jsonl").read_bytes() if (plain_out / "trials.jsonl").is_file() else b""
-    )
-    journal_before = (
-        (plain_out / "optuna.journal").read_bytes()
-        if (plain_out / "optuna.journal").is_file()
-        else b""
+    rows_before, journal_before = (
+        _bytes(plain_out / "trials.jsonl"),
+        _bytes(plain_out / "optuna.journal"),
     )
     refused = run_cli("run", "smoke", "--scale", "smoke", "--out", str(plain_out), timeout=120)
     untouched = (
         {n: (plain_out / n).read_bytes() for n in before} == before
-        and (plain_out / "trials.jsonl").read_bytes().startswith(rows_before)
-        and (plain_out / "optuna.journal").read_bytes().startswith(journal_before)
+        and _bytes(plain_out / "trials.jsonl").startswith(rows_before)
+        and _bytes(plain_out / "optuna.journal").startswith(journal_before)
     )
     outs = {}
     for name, proc in (("plain", plain), ("fresh", fresh)):
