@@ -1,4 +1,4 @@
-"""Adapters through peft (LoRA, DoRA, bias training) and parameter accounting.
+"""Adapters through peft (every method of model/peft_configs.py) and parameter accounting.
 
 params_pct (what the reports put beside the paper's "Parameters updated"):
     trainable parameters of the model / (base encoder parameters + head parameters) * 100,
@@ -15,26 +15,17 @@ import re
 import torch
 from torch import nn
 
+from model.peft_configs import ADAPTER_TAGS, check_shapes, peft_config
 from model.spec import AdapterSpec
 
 
 def lora_config(spec: AdapterSpec):  # noqa: ANN201 - peft type
-    """The peft LoraConfig for `spec` (DoRA is LoRA with use_dora=True)."""
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        lora_dropout=spec.dropout,
-        target_modules=list(spec.targets),
-        bias=spec.bias,
-        use_dora=spec.method == "dora",
-        use_rslora=spec.rslora,
-    )
+    """The peft config for `spec` (LoraConfig for lora/dora; any method: peft_config)."""
+    return peft_config(spec)
 
 
 def apply_adapter(encoder: nn.Module, spec: AdapterSpec) -> nn.Module:
-    """full: every encoder weight trains. lora/dora: a peft model with only adapters (+ biases)."""
+    """full: every encoder weight trains. Any other method: a peft model (peft_configs.py)."""
     if spec.method == "full":
         for p in encoder.parameters():
             p.requires_grad_(True)
@@ -43,9 +34,83 @@ def apply_adapter(encoder: nn.Module, spec: AdapterSpec) -> nn.Module:
 
     from peft import get_peft_model
 
+    config = peft_config(spec)
+    check_shapes(spec.method, spec.r, adapted_in_features(encoder, spec.targets))
     with warnings.catch_warnings():  # peft 0.21 calls a transformers API deprecated in v5
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        return get_peft_model(encoder, lora_config(spec))
+        # BOFT without its CUDA extension says so at every layer: the Python path is exact.
+        warnings.filterwarnings("ignore", ".*(fbd_cuda|BOFT|boft).*")
+        return get_peft_model(encoder, config)
+
+
+def adapted_in_features(encoder: nn.Module, targets: tuple[str, ...]) -> dict[str, int]:
+    """Module name -> in_features of every linear layer `targets` (name suffixes) selects."""
+    return {
+        name: module.in_features
+        for name, module in encoder.named_modules()
+        if isinstance(module, nn.Linear) and any(name.endswith(t) for t in targets)
+    }
+
+
+def is_adalora(encoder: nn.Module) -> bool:
+    config = getattr(encoder, "peft_config", {}).get("default")
+    return config is not None and str(getattr(config, "peft_type", "")).endswith("ADALORA")
+
+
+def adalora_after_step(encoder: nn.Module, step: int) -> None:
+    """AdaLoRA's rank allocation, after optimizer.step() and before zero_grad (peft's rule)."""
+    if is_adalora(encoder):
+        encoder.base_model.update_and_allocate(step)
+
+
+def adalora_orth_reg(encoder: nn.Module) -> torch.Tensor | None:
+    """AdaLoRA's orthogonality penalty on P and Q. peft adds it only to a model output that
+    has .loss, which a bare BertModel has not, so the loop adds it (weight from the config)."""
+    if not is_adalora(encoder):
+        return None
+    weight = encoder.peft_config["default"].orth_reg_weight
+    total, n = None, 0
+    for name, p in encoder.named_parameters():
+        if ("lora_A" in name or "lora_B" in name) and p.requires_grad:
+            para = p @ p.T if "lora_A" in name else p.T @ p
+            eye = torch.eye(*para.size(), out=torch.empty_like(para))
+            term = torch.norm(para - eye, p="fro")
+            total, n = (term if total is None else total + term), n + 1
+    return None if total is None else weight * total / n
+
+
+def adalora_final_params(encoder: nn.Module) -> int | None:
+    """AdaLoRA's trainable count once its budget has pruned the ranks: rank_pattern's kept
+    ranks times (d_in + d_out + 1) per layer; None before the pattern exists."""
+    if not is_adalora(encoder):
+        return None
+    pattern = encoder.peft_config["default"].rank_pattern
+    if not pattern:
+        return None
+    shapes = {
+        _bare(name.removesuffix(".base_layer")): (m.in_features, m.out_features)
+        for name, m in encoder.named_modules()
+        if isinstance(m, nn.Linear)
+    }
+    total = 0
+    for key, kept in pattern.items():
+        base = _bare(re.sub(r"\.lora_E.*$", "", key))
+        match = next((v for n, v in shapes.items() if n.endswith(base) or base.endswith(n)), None)
+        if match is not None:
+            total += int(sum(bool(k) for k in kept)) * (match[0] + match[1] + 1)
+    return total + sum(p.numel() for n, p in encoder.named_parameters()
+                       if p.requires_grad and "bias" in n)  # fmt: skip
+
+
+def _bare(name: str) -> str:
+    """A module path without peft's model prefixes."""
+    return re.sub(r"^(base_model\.model\.)+", "", name).removeprefix("model.")
+
+
+def stored_parameter_count(encoder: nn.Module) -> int:
+    """Frozen tensors an adapter stores besides its trained ones: VeRA's shared projections
+    (named_buffers yields a tensor shared by many layers once)."""
+    return sum(b.numel() for name, b in encoder.named_buffers() if "vera_" in name)
 
 
 def share_frozen_weights(encoders: list[nn.Module]) -> int:
@@ -87,7 +152,7 @@ def base_parameter_count(encoder: nn.Module) -> int:
     return sum(
         p.numel()
         for name, p in encoder.named_parameters()
-        if not any(tag in name for tag in ("lora_", "magnitude"))
+        if not any(tag in name for tag in ADAPTER_TAGS)
     )
 
 

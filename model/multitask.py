@@ -7,13 +7,14 @@ encoder. An encoder is a BertModel (full fine-tuning) or a peft model around one
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 from torch import nn
 
 from model.adapters import apply_adapter, base_parameter_count, count_all, count_trainable
 from model.heads import build_heads
-from model.spec import TASKS, HeadSpec, ModelSpec
+from model.spec import TASKS, AdapterSpec, HeadSpec, ModelSpec
 
 SHARED = "shared"
 
@@ -27,10 +28,15 @@ class MultiTaskBert(nn.Module):
         self.heads = heads
         self.design = spec.design
         self.pooling = spec.pooling
+        self.steps = dict.fromkeys(encoders, 0)  # optimizer steps per encoder (AdaLoRA's clock)
 
     def encoder_for(self, task: str) -> nn.Module:
         """The task's own encoder (single_task / EoE) or the shared one."""
         return self.encoders[task] if task in self.encoders else self.encoders[SHARED]
+
+    def key_for(self, task: str) -> str:
+        """The key in `encoders` of the encoder `task` trains."""
+        return task if task in self.encoders else SHARED
 
     def sentence_vector(
         self, encoder: nn.Module, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
@@ -79,16 +85,25 @@ def build_model(spec: ModelSpec, base_encoder: nn.Module) -> MultiTaskBert:
         # Each task starts from its own copy of the pretrained encoder.
         copies = [base_encoder] + [copy.deepcopy(base_encoder) for _ in TASKS[1:]]
         encoders = {
-            task: apply_adapter(enc, spec.adapter) for task, enc in zip(TASKS, copies, strict=True)
+            task: apply_adapter(enc, _adapter_for(spec, task))
+            for task, enc in zip(TASKS, copies, strict=True)
         }
     else:
-        encoders = {SHARED: apply_adapter(base_encoder, spec.adapter)}
+        encoders = {SHARED: apply_adapter(base_encoder, _adapter_for(spec, SHARED))}
     if spec.adapter.orthogonal:
         from model.orthogonal import make_orthogonal  # OrthoAda: freeze lora_A on a shared basis
 
         make_orthogonal(encoders, spec.adapter, spec.seed)
     heads = build_heads(hidden, spec.heads)
     return MultiTaskBert(encoders, heads, spec.heads)
+
+
+def _adapter_for(spec: ModelSpec, key: str) -> AdapterSpec:
+    """The encoder's adapter spec; AdaLoRA's schedule spans that encoder's own steps."""
+    steps = dict(spec.steps).get(key, 0)
+    if spec.adapter.method != "adalora" or not steps:
+        return spec.adapter
+    return dataclasses.replace(spec.adapter, total_step=steps)
 
 
 def parameter_counts(model: MultiTaskBert) -> dict[str, float]:

@@ -28,9 +28,9 @@ class AdapterSpec:
     """What trains in the encoder."""
 
     method: str = "lora"
-    """full (every weight) | lora | dora."""
+    """full (every weight) | one of model.peft_configs.PEFT_METHODS."""
     r: int = 16
-    """LoRA rank."""
+    """The method's size parameter (model/peft_configs.py): LoRA's rank, OFT's block size..."""
     alpha: float = 32.0
     """LoRA alpha: the update is scaled by alpha / r."""
     dropout: float = 0.0
@@ -43,6 +43,13 @@ class AdapterSpec:
     """OrthoAda: each task's lora_A is a frozen block of one shared orthogonal basis."""
     rslora: bool = False
     """rsLoRA: scale the update by alpha / sqrt(r) instead of alpha / r."""
+    init: str = "default"
+    """LoRA's initialisation: default (B = 0) | gaussian | pissa | olora (these two move the
+    principal part of W into the adapter, so the base weights change)."""
+    target_r: int = 0
+    """AdaLoRA: the average rank its budget prunes to."""
+    total_step: int = 0
+    """AdaLoRA: the optimizer steps this encoder will take (its budget schedule spans them)."""
 
 
 @dataclass(frozen=True)
@@ -78,3 +85,5 @@ class ModelSpec:
     """True: one encoder (with its own adapter) per task; False: one shared encoder."""
     seed: int = 0
     """Seed of the heads' and adapters' initialisation (and OrthoAda's bases)."""
+    steps: tuple[tuple[str, int], ...] = ()
+    """(encoder key, optimizer steps) per encoder; AdaLoRA's schedule reads its own."""

@@ -10,10 +10,12 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from model.peft_configs import INITS, OPTIONS, PEFT_METHODS
 from model.spec import TARGET_MODULES, TASKS, AdapterSpec, HeadSpec, ModelSpec
 from study.errors import ConfigError
+from study.validate import check_choice, check_int, check_positive, check_unit, is_num
 
-METHODS = ("full", "lora", "dora")
+METHODS = ("full", *PEFT_METHODS)
 BIASES = ("none", "all")
 MODES = ("single_task", "sequential")
 HEAD_DESIGNS = (1, 2, 3)
@@ -23,7 +25,14 @@ PRECISIONS = ("fp32", "bf16", "auto")
 FAULTS = ("", "nan", "raise")
 # Learning rates used when `lr` is not set. The paper uses 1e-5 for all methods with
 # 10 epochs on all data; adapters start from zero and need a larger step at small scales.
-DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "dora": 3e-4}
+# The other methods' rates are the cpu-scale checks of study/bench/RESULTS.md ("methods").
+DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "dora": 3e-4, "adalora": 1e-3, "vera": 5e-3}
+DEFAULT_LR |= {"ia3": 5e-3, "oft": 1e-3, "boft": 1e-3, "hra": 1e-3}
+# TrialConfig's name of each AdapterSpec option in model.peft_configs.OPTIONS, and its default.
+_OPTION_FIELDS = {"alpha": ("alpha", None), "dropout": ("lora_dropout", 0.0)}
+_OPTION_FIELDS |= {"bias": ("bias", "none"), "rslora": ("rslora", False)}
+_OPTION_FIELDS |= {"init": ("init", "default"), "orthogonal": ("orthogonal", False)}
+_OPTION_FIELDS |= {"target_r": ("target_r", 0)}
 
 
 @dataclass(frozen=True)
@@ -31,15 +40,26 @@ class TrialConfig:
     """One trial of the study: model, adapter, heads, training recipe and data sizes."""
 
     method: str = "lora"
-    """full | lora | dora. full trains every encoder weight; lora/dora train peft adapters."""
+    """full | lora | dora | vera | ia3 | oft | boft | hra | adalora. full trains every encoder
+    weight; the others train peft adapters (model/peft_configs.py)."""
     r: int = 16
-    """LoRA rank (ignored by full)."""
+    """The method's size: LoRA/DoRA/VeRA rank, AdaLoRA's initial rank, OFT/BOFT block size, HRA
+    reflections (even); ignored by full and ia3."""
     alpha: float | None = None
     """LoRA alpha. None means 2*r, so the scaling alpha/r is 2 at every rank and an r sweep
     compares rank, not step size."""
     rslora: bool = False
     """rsLoRA (peft's use_rslora): the update is scaled by alpha/sqrt(r) instead of alpha/r, so
     with a fixed alpha its size no longer grows with r at one learning rate."""
+    init: str = "default"
+    """LoRA's initialisation (peft's init_lora_weights): default (B = 0, so training starts at
+    the base model) | gaussian | pissa | olora (these two move W's principal part into the
+    adapter and change the base weights; merging refuses them)."""
+    loraplus_lr_ratio: float = 0.0
+    """LoRA+ (lora/dora): lora_B learns this many times faster than lora_A, through peft's
+    create_loraplus_optimizer. 0: off."""
+    target_r: int = 0
+    """AdaLoRA's final average rank; 0 means 2r/3. Its schedule spans the trial's steps."""
     lora_dropout: float = 0.0
     """Dropout on the LoRA input path (peft's lora_dropout). 0.0 is peft's default; the paper
     gives none. Above 0, peft's DoRA runs each adapted base layer a second time on the dropped
@@ -70,7 +90,11 @@ class TrialConfig:
     task_order: tuple[str, ...] = TASKS
     """Order of tasks inside each epoch; a permutation of sst, para, sts."""
     lr: float | None = None
-    """Encoder/adapter learning rate. None means the method's default (DEFAULT_LR)."""
+    """Encoder/adapter learning rate. None means the method's default (DEFAULT_LR) times
+    lr_scale."""
+    lr_scale: float = 1.0
+    """A multiple of the method's default learning rate, so one search range fits every
+    method (peft_methods). Only with lr unset."""
     head_lr: float = 1e-3
     """Learning rate of the task heads, which start from random weights."""
     weight_decay: float = 0.01
@@ -124,29 +148,29 @@ class TrialConfig:
             object.__setattr__(self, "task_order", tuple(self.task_order))
         elif isinstance(self.task_order, str):  # "sst-para-sts", as the CLI and tables write it
             object.__setattr__(self, "task_order", tuple(self.task_order.split("-")))
-        _check_choice("method", self.method, METHODS)
-        _check_int("r", self.r, 1)
-        if self.alpha is not None and not (_is_num(self.alpha) and self.alpha > 0):
+        check_choice("method", self.method, METHODS)
+        check_int("r", self.r, 1)
+        if self.alpha is not None and not (is_num(self.alpha) and self.alpha > 0):
             raise ConfigError(f"alpha={self.alpha!r} is invalid: must be a number > 0 (or none)")
-        _check_unit("lora_dropout", self.lora_dropout)
-        _check_unit("dropout", self.dropout)
-        _check_choice("targets", self.targets, tuple(TARGET_MODULES))
-        _check_choice("bias", self.bias, BIASES)
+        check_unit("lora_dropout", self.lora_dropout)
+        check_unit("dropout", self.dropout)
+        check_choice("targets", self.targets, tuple(TARGET_MODULES))
+        check_choice("bias", self.bias, BIASES)
         for name in ("orthogonal", "accelerate", "rslora"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} is invalid: must be true or false"
                 )
-        _check_choice("head_design", self.head_design, HEAD_DESIGNS)
-        _check_int("proj_dim", self.proj_dim, 1)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        _check_choice("pair_head", self.pair_head, PAIR_HEADS)
+        check_choice("head_design", self.head_design, HEAD_DESIGNS)
+        check_int("proj_dim", self.proj_dim, 1)
+        check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("pair_head", self.pair_head, PAIR_HEADS)
         if self.pair_head == "cosine" and self.head_design == 3:
             raise ConfigError(
                 "pair_head=cosine needs two sentence vectors: use head_design 1 or 2 "
                 "(design 3 encodes the pair jointly)"
             )
-        _check_choice("mode", self.mode, MODES)
+        check_choice("mode", self.mode, MODES)
         order_ok = isinstance(self.task_order, tuple) and all(
             isinstance(t, str) for t in self.task_order
         )
@@ -162,38 +186,69 @@ class TrialConfig:
                 f"orthogonal=true needs method=lora and mode=single_task "
                 f"(got method={self.method}, mode={self.mode})"
             )
-        for name in ("lr", "head_lr"):
-            value = getattr(self, name)
-            if value is not None and not (_is_num(value) and value > 0):
-                raise ConfigError(f"{name}={value!r} is invalid: must be a number > 0")
-        if not (_is_num(self.weight_decay) and self.weight_decay >= 0):
+        for name in ("lr", "head_lr", "lr_scale"):
+            check_positive(name, getattr(self, name))
+        if self.lr is not None and self.lr_scale != 1.0:
+            raise ConfigError("set lr or lr_scale, not both (lr_scale multiplies the default lr)")
+        self._check_method_options()
+        if not (is_num(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay={self.weight_decay!r} is invalid: must be >= 0")
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("max_len", self.max_len, 8)
-        _check_int("max_batch_tokens", self.max_batch_tokens, 0)
-        _check_int("train_per_task", self.train_per_task, 0)
-        _check_int("dev_per_task", self.dev_per_task, 0)
-        _check_int("val_per_task", self.val_per_task, 0)
-        _check_int("data_seed", self.data_seed, 0)
-        _check_int("seed", self.seed, 0)
-        _check_choice("precision", self.precision, PRECISIONS)
-        _check_int("threads", self.threads, 0)
-        _check_choice("inject_fault", self.inject_fault, FAULTS)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("epochs", self.epochs, 1)
+        check_int("max_len", self.max_len, 8)
+        check_int("max_batch_tokens", self.max_batch_tokens, 0)
+        check_int("train_per_task", self.train_per_task, 0)
+        check_int("dev_per_task", self.dev_per_task, 0)
+        check_int("val_per_task", self.val_per_task, 0)
+        check_int("data_seed", self.data_seed, 0)
+        check_int("seed", self.seed, 0)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_int("threads", self.threads, 0)
+        check_choice("inject_fault", self.inject_fault, FAULTS)
+
+    def _check_method_options(self) -> None:
+        check_choice("init", self.init, INITS)
+        check_int("target_r", self.target_r, 0)
+        if not (is_num(self.loraplus_lr_ratio) and self.loraplus_lr_ratio >= 0):
+            raise ConfigError(f"loraplus_lr_ratio={self.loraplus_lr_ratio!r} must be >= 0")
+        if self.method == "full":
+            return
+        allowed = OPTIONS[self.method]
+        for option, (name, default) in _OPTION_FIELDS.items():
+            if option not in allowed and getattr(self, name) != default:
+                takes = ", ".join(_OPTION_FIELDS[o][0] for o in allowed) or "none"
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} is not supported by method={self.method} "
+                    f"(its options: {takes})"
+                )
+        if self.loraplus_lr_ratio and self.method not in ("lora", "dora"):
+            raise ConfigError(f"loraplus_lr_ratio needs method lora or dora (got {self.method})")
+        if self.method == "adalora" and self.adalora_target_r > self.r:
+            raise ConfigError(f"target_r={self.target_r} is invalid: must be <= r ({self.r})")
+        if self.method == "hra" and self.r % 2:
+            raise ConfigError(f"r={self.r} is invalid for hra: must be even")
 
     @property
     def learning_rate(self) -> float:
         """The encoder/adapter learning rate actually used."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method] * self.lr_scale
+
+    @property
+    def adalora_target_r(self) -> int:
+        """AdaLoRA's final average rank (target_r, or 2r/3)."""
+        return self.target_r or max(1, 2 * self.r // 3)
 
     @property
     def lora_alpha(self) -> float:
         """The LoRA alpha actually used."""
         return self.alpha if self.alpha is not None else 2.0 * self.r
 
-    def model_spec(self, calibration: dict[str, float] | None = None) -> ModelSpec:
+    def model_spec(
+        self, calibration: dict[str, float] | None = None, steps: dict[str, int] | None = None
+    ) -> ModelSpec:
         """What model/ builds for this config; `calibration` sets where the cosine pair heads
-        start (para_scale, para_shift, sts_alpha, sts_beta; study/train/baseline.py)."""
+        start (para_scale, para_shift, sts_alpha, sts_beta; study/train/baseline.py); `steps`
+        (encoder key -> optimizer steps) spans AdaLoRA's schedule."""
         adapter = AdapterSpec(
             method=self.method,
             r=self.r,
@@ -203,6 +258,8 @@ class TrialConfig:
             bias=self.bias,
             orthogonal=self.orthogonal,
             rslora=self.rslora,
+            init=self.init,
+            target_r=self.adalora_target_r if self.method == "adalora" else 0,
         )
         heads = HeadSpec(
             self.head_design,
@@ -212,7 +269,9 @@ class TrialConfig:
             self.pair_head,
             **(calibration or {}),
         )
-        return ModelSpec(adapter, heads, per_task=self.mode == "single_task", seed=self.seed)
+        per_task = self.mode == "single_task"
+        steps_of = tuple(sorted((steps or {}).items()))
+        return ModelSpec(adapter, heads, per_task=per_task, seed=self.seed, steps=steps_of)
 
     def replace(self, **changes: Any) -> TrialConfig:
         """A copy with `changes` applied and validated; unknown keys are a ConfigError."""
@@ -238,24 +297,3 @@ class TrialConfig:
 def field_names() -> list[str]:
     """Names of every TrialConfig field, in declaration order."""
     return [f.name for f in fields(TrialConfig)]
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name}={value!r} is invalid: must be an integer >= {minimum}")
-
-
-def _check_unit(name: str, value: Any) -> None:
-    if not (_is_num(value) and 0 <= value < 1):
-        raise ConfigError(f"{name}={value!r} is invalid: must be a number with 0 <= {name} < 1")
-
-
-def _check_choice(name: str, value: Any, allowed: tuple) -> None:
-    # True == 1, but a bool is never a valid choice (e.g. head_design=True).
-    if value not in allowed or isinstance(value, bool):
-        choices = " | ".join(str(a) if a != "" else "''" for a in allowed)
-        raise ConfigError(f"{name}={value!r} is invalid: must be one of {choices}")

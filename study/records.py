@@ -102,6 +102,12 @@ class TrialRecord:
     adapter_params: int | None = None
     trainable_params: int | None = None
     base_params: int | None = None
+    stored_params: int | None = None
+    """Frozen tensors the adapter stores besides its trained ones (VeRA's shared projections)."""
+    adapter_params_final: int | None = None
+    """AdaLoRA: one task's adapter size once its budget pruned the ranks."""
+    optimizer_steps: dict[str, int] = field(default_factory=dict)
+    """Optimizer steps per encoder (what AdaLoRA's schedule spans)."""
     seconds: float | None = None
     started_unix: float | None = None
     ended_unix: float | None = None
@@ -193,6 +199,7 @@ class TrialRecord:
             "train_examples",
             "val_examples",
             "dev_examples",
+            "optimizer_steps",
         ):
             if not isinstance(values.get(name, {}), dict):
                 values.pop(name)

@@ -9,6 +9,7 @@ runs instead.
     rewrite           when             what
     bf16_weights      bf16             frozen base linear weights stored in bf16 (no per-call cast)
     bf16_stream       bf16             activations stay bf16 between layers (LayerNorm, peft casts)
+    (the first five only for LoRA/DoRA: LORA_ONLY)
     lean_dora         DoRA             DoRA's activation-sized work in the activation dtype
     prepacked_linear  CPU, bf16        frozen weights in oneDNN's layout, reordered once
     fused_qkv         CPU, bf16        LoRA/DoRA query, key and value as one product
@@ -44,7 +45,22 @@ _CHECKED_BY = {
     "fast_dropout": "attention",
     "malloc": "malloc",
 }
+# Rewrites written against peft's LoRA layers (and the Linear they wrap). Other methods (VeRA,
+# IA3, OFT, BOFT, HRA, AdaLoRA's SVD layers) read the base weight in their own forward, so
+# they run without these; the rest of the pack is method-agnostic.
+LORA_ONLY = {"bf16_weights", "bf16_stream", "lean_dora", "prepacked_linear", "fused_qkv"}
 _WARNED: set[str] = set()
+
+
+def other_adapters(model: nn.Module) -> bool:
+    """Whether any encoder of `model` holds a peft adapter other than plain LoRA/DoRA."""
+    for module in model.modules():
+        config = getattr(module, "peft_config", None)
+        if isinstance(config, dict):
+            kinds = {str(getattr(c, "peft_type", "")).rsplit(".", 1)[-1] for c in config.values()}
+            if kinds - {"LORA"}:
+                return True
+    return False
 
 
 class AccelFallbackWarning(UserWarning):
@@ -86,8 +102,11 @@ def accelerate(
     if unknown:
         raise ValueError(f"unknown speed-up {sorted(unknown)[0]!r}; known: {', '.join(REWRITES)}")
     applied = []
+    lora_only_off = other_adapters(model)
     for name in REWRITES:
         if name in skip or not applies(name, device, precision):
+            continue
+        if lora_only_off and name in LORA_ONLY:
             continue
         reason = unavailable(name)
         if reason is not None:

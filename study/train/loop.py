@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from model.accel.malloc import release_free_memory
+from model.adapters import adalora_after_step, adalora_orth_reg
 from model.heads import task_loss
 from model.multitask import MultiTaskBert
 from study.config import TrialConfig
@@ -26,9 +27,24 @@ from study.train.device import autocast
 def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Optimizer:
     """AdamW with two groups: encoder/adapters at config.learning_rate, heads at head_lr.
 
-    fused=True: one kernel per step instead of a Python loop over parameters."""
+    fused=True: one kernel per step instead of a Python loop over parameters. LoRA+
+    (loraplus_lr_ratio > 0): peft's create_loraplus_optimizer groups the adapters (lora_B at
+    ratio x lr), and the heads join as one more group."""
     encoder_params = [p for p in model.encoders.parameters() if p.requires_grad]
     head_params = [p for p in model.heads.parameters() if p.requires_grad]
+    if config.loraplus_lr_ratio:
+        from peft.optimizers import create_loraplus_optimizer
+
+        optimizer = create_loraplus_optimizer(
+            model=model.encoders,
+            optimizer_cls=torch.optim.AdamW,
+            lr=config.learning_rate,
+            loraplus_lr_ratio=config.loraplus_lr_ratio,
+            weight_decay=config.weight_decay,
+            fused=True,
+        )
+        optimizer.add_param_group({"params": head_params, "lr": config.head_lr})
+        return optimizer
     return torch.optim.AdamW(
         [
             {"params": encoder_params, "lr": config.learning_rate},
@@ -63,6 +79,7 @@ def train_task(
     task = data.task
     on_cpu = device.type == "cpu"
     losses: list[torch.Tensor | float] = []
+    encoder, key = model.encoder_for(task), model.key_for(task)
     batches = training_batches(data.lengths(), config.batch_size, rng)
     bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
     for step, index in enumerate(bar, start=1):
@@ -80,6 +97,8 @@ def train_task(
             t1 = time.perf_counter()
             with autocast(precision, device):
                 part_loss = task_loss(task, model(task, batch), batch["labels"])
+                reg = adalora_orth_reg(encoder)  # AdaLoRA keeps P and Q near orthogonal
+                part_loss = part_loss if reg is None else part_loss + reg
             part_loss = _inject(config.inject_fault, part_loss) * (len(part) / len(index))
             if on_cpu and not torch.isfinite(part_loss):
                 raise _non_finite(part_loss.item(), task, epoch, step)
@@ -89,6 +108,8 @@ def train_task(
             timing["train"] += time.perf_counter() - t1
         t1 = time.perf_counter()
         optimizer.step()
+        model.steps[key] += 1
+        adalora_after_step(encoder, model.steps[key])  # after step, before zero_grad
         losses.append(loss.item() if on_cpu else loss)
         timing["train"] += time.perf_counter() - t1
         if progress:

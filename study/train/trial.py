@@ -18,9 +18,14 @@ import numpy as np
 import torch
 
 from model.accel import accelerate
-from model.adapters import share_frozen_weights, trained_layer_names
+from model.adapters import (
+    adalora_final_params,
+    share_frozen_weights,
+    stored_parameter_count,
+    trained_layer_names,
+)
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
-from model.multitask import MultiTaskBert, build_model, parameter_counts
+from model.multitask import SHARED, MultiTaskBert, build_model, parameter_counts
 from study.config import TrialConfig
 from study.data.splits import task_data
 from study.records import EpochScores, TrialRecord
@@ -41,18 +46,30 @@ from study.train.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
 Report = Callable[[TrialRecord], None]
 
 
+def optimizer_steps(config: TrialConfig, rows: dict[str, int]) -> dict[str, int]:
+    """Optimizer steps each encoder takes (AdaLoRA's clock): epochs x batches of its tasks."""
+    batches = {t: -(-n // config.batch_size) for t, n in rows.items()}
+    if config.mode == "single_task":
+        return {t: config.epochs * b for t, b in batches.items()}
+    return {SHARED: config.epochs * sum(batches.values())}
+
+
 def build_trial_model(
-    config: TrialConfig, device: torch.device, precision: str = "fp32", skip: Iterable[str] = ()
+    config: TrialConfig,
+    device: torch.device,
+    precision: str = "fp32",
+    skip: Iterable[str] = (),
+    steps: dict[str, int] | None = None,
 ) -> MultiTaskBert:
     """The model a trial trains at `precision` (fp32 | bf16), on `device`: built from the
     config, the tasks' frozen base weights shared, and (config.accelerate) the speed-up pack
-    applied but for the rewrites in `skip`."""
+    applied but for the rewrites in `skip`. `steps`: optimizer_steps (AdaLoRA's schedule)."""
     calibration = None
     if config.pair_head == "cosine":  # the heads start at the floor (baseline.calibrate)
         fit = calibrate(config)
         calibration = {"para_scale": fit.para_scale, "para_shift": fit.para_shift}
         calibration |= {"sts_alpha": fit.sts_alpha, "sts_beta": fit.sts_beta}
-    spec = config.model_spec(calibration)
+    spec = config.model_spec(calibration, steps)
     model = build_model(spec, load_encoder(config.model_path)).to(device)
     share_frozen_weights(list(model.encoders.values()))  # one frozen base for 3 task adapters
     if config.accelerate:
@@ -87,7 +104,8 @@ def run_trial(
     val = task_data(config, "val", tokenizer, model_sha) if config.val_per_task else None
     dev = task_data(config, "dev", tokenizer, model_sha)
     t_data = time.perf_counter() - t_data
-    model = build_trial_model(config, device, precision)
+    steps = optimizer_steps(config, {t: len(e) for t, e in train.items()})
+    model = build_trial_model(config, device, precision, steps=steps)
     optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
     # setup: everything before the first step (tokenize, a part of it: data files + tokens);
@@ -102,6 +120,8 @@ def run_trial(
         gpu=gpu_name(device),
         model_sha256=model_sha,
         trained_params=tuple(trained_layer_names(model.encoder_for("sst"))),
+        stored_params=stored_parameter_count(model.encoder_for("sst")),
+        optimizer_steps=steps,
         train_examples={t: len(e) for t, e in train.items()},
         val_examples={t: len(e) for t, e in (val or {}).items()},
         dev_examples={t: len(e) for t, e in dev.items()},
@@ -148,6 +168,7 @@ def run_trial(
         timing["save"] = time.perf_counter() - t0
     record = record.replace(
         final=True,
+        adapter_params_final=_final_adapter_params(model),
         seconds=time.perf_counter() - t_start,
         ended_unix=time.time(),
         cpu_seconds=time.process_time() - cpu_start,  # all threads of this process
@@ -160,6 +181,15 @@ def run_trial(
     if report is not None:
         report(record)
     return record
+
+
+def _final_adapter_params(model: MultiTaskBert) -> int | None:
+    """AdaLoRA: one task's adapter size after its budget pruned the ranks (mean over
+    encoders); None for every other method."""
+    counts = [adalora_final_params(e) for e in model.encoders.values()]
+    if not counts or any(c is None for c in counts):
+        return None
+    return round(sum(counts) / len(counts))
 
 
 def _scores_line(scores: EpochScores) -> str:
