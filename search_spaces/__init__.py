@@ -7,7 +7,15 @@ import importlib
 from search_spaces.spec import StudySpec
 from study.errors import UserError
 
-STUDIES = ("smoke", "lora_sweep", "full_finetune", "multitask_order", "merge", "paper")
+STUDIES = (
+    "smoke",
+    "lora_sweep",
+    "full_finetune",
+    "multitask_order",
+    "merge",
+    "paper",
+    "peft_methods",
+)
 
 
 def study_names() -> tuple[str, ...]:

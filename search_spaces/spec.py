@@ -79,6 +79,10 @@ class StudySpec:
     top_k: int = 2
     """How many of the search's best configurations (by validation) get seed reruns besides
     the first points."""
+    rerun_best_of: str = ""
+    """When set (e.g. "method"), the seed reruns are the best configuration by validation of
+    each value this parameter took, instead of the first points and the top_k: every method
+    gets the same reruns, so the methods table compares like with like."""
     kind: str = "train"
     """train: each trial trains (run_trial). merge: each trial merges saved adapters."""
     includes: tuple[str, ...] = ()

@@ -55,6 +55,8 @@ class RunOptions(TrialOptions):
     """Ray's experiment storage (a folder or pyarrow URI); empty: OUT/ray."""
     objectives: str = "overall"
     """overall | overall,params_pct (multi-objective, no ASHA)."""
+    max_params_pct: float | None = None
+    """A budget: proposals whose params_pct (counted before training) is above it never run."""
     fresh_workers: bool = False
     """A new worker process per trial instead of reused workers."""
     dashboard_host: str = "127.0.0.1"

@@ -96,6 +96,11 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
             f"--objectives {options.objectives!r} is invalid: must be one of "
             f"{' | '.join(OBJECTIVES)}"
         )
+    budget = options.max_params_pct
+    if budget is not None and not 0 < budget <= 100:
+        raise UserError(f"--max-params-pct={budget:g} is invalid: must be > 0 and <= 100")
+    if budget is not None and spec.kind != "train":
+        raise UserError(f"--max-params-pct applies to training studies; {spec.name} merges")
     gpus = options.gpus_per_trial
     if gpus < 0:
         raise UserError(f"--gpus-per-trial={gpus} is invalid: must be >= 0 (fractions allowed)")
@@ -170,6 +175,7 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
         reuse_workers=not options.fresh_workers,
         seeds=seeds,
         top_k=top_k,
+        max_params_pct=budget,
     )
 
 

@@ -2,7 +2,8 @@
 seeds, so every comparison has paired seeds and an interval.
 
 Chosen: every first point of the study (the paper's rows) and the top_k other configurations
-of the search by validation score. Each gets seeds base+1 .. base+seeds-1; its search run is
+of the search by validation score; or, with StudySpec.rerun_best_of, the best configuration of
+each value of one parameter (each method's best). Each gets seeds base+1 .. base+seeds-1; its search run is
 seed base. Reruns are ordinary trials of a second Tune experiment (NAME-reruns), never stopped
 early, recorded in trials.jsonl with phase "rerun"; resume and faults work as for the search.
 """
@@ -29,10 +30,17 @@ def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, 
     """The params of every rerun trial, in order: paper rows first, then the top_k."""
     if plan.seeds < 2 or plan.spec.kind != "train":
         return []
-    chosen = [dict(p) for p in plan.spec.points_to_evaluate]
-    keys = {config_key(p) for p in chosen}
     search = [r for r in records if r.phase == "search" and r.status == "completed"]
     ranked = sorted(search, key=lambda r: r.selection_score() or float("-inf"), reverse=True)
+    base = plan.base.seed
+    by = plan.spec.rerun_best_of
+    if by:  # the best of each value of `by` (ranked is best first)
+        best: dict[str, dict[str, Any]] = {}
+        for record in ranked:
+            best.setdefault(json.dumps(record.params.get(by)), dict(record.params))
+        return [{**p, SEED: base + s} for p in best.values() for s in range(1, plan.seeds)]
+    chosen = [dict(p) for p in plan.spec.points_to_evaluate]
+    keys = {config_key(p) for p in chosen}
     extra = 0
     for record in ranked:
         if extra >= plan.top_k:
@@ -42,5 +50,4 @@ def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, 
             keys.add(key)
             chosen.append(dict(record.params))
             extra += 1
-    base = plan.base.seed
     return [{**p, SEED: base + s} for p in chosen for s in range(1, plan.seeds)]

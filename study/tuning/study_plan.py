@@ -46,6 +46,8 @@ class StudyPlan:
     """Search configurations, besides the first points, that get reruns."""
     seed: int = 0
     """The sampler's seed."""
+    max_params_pct: float | None = None
+    """Proposals above this params_pct are pruned before they run (search.py)."""
     reuse_workers: bool = True
     """Run trials one after another in the same worker process (Tune's reuse_actors): imports,
     weights and token caches load once per worker. False: a fresh, trial-named process each."""

@@ -1,0 +1,72 @@
+"""A parameter budget for the search (--max-params-pct): Optuna's proposals whose exact
+params_pct is above it are told to Optuna as pruned and never become trials.
+
+The count needs no training (model/param_count.py, the meta device), so a proposal costs about
+a second to check. OptunaSearch keeps its Optuna study and trials in private attributes; where
+this Ray lacks them, the check cannot run before the trial, and the study refuses to start.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from model.errors import ModelError
+from study.config import TrialConfig
+from study.errors import UserError
+
+Check = Callable[[dict[str, Any]], str | None]  # params -> why it may not run, or None
+MAX_TRIES = 200  # proposals in a row that may fall outside the budget before the search ends
+
+
+def params_pct_check(base: TrialConfig, budget: float) -> Check:
+    """A Check: None when base + params is a valid config within `budget` params_pct."""
+    from model.param_count import count_parameters
+
+    seen: dict[str, str | None] = {}
+
+    def check(params: dict[str, Any]) -> str | None:
+        key = repr(sorted(params.items()))
+        if key not in seen:
+            try:
+                config = base.replace(**params)
+                pct = count_parameters(config.model_spec(), config.model_path)["params_pct"]
+                seen[key] = None if pct <= budget else f"params_pct {pct:.3f} > {budget:g}"
+            except (UserError, ModelError, ValueError) as err:  # a combination refused
+                seen[key] = str(err)
+        return seen[key]
+
+    return check
+
+
+class BudgetedOptunaSearch(OptunaSearch):
+    """OptunaSearch that asks again while a proposal fails `check` (marked PRUNED in the
+    journal, one line on stderr each)."""
+
+    def __init__(self, *args: Any, check: Check, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not all(hasattr(self, a) for a in ("_ot_study", "_ot_trials")):
+            raise UserError(
+                "--max-params-pct needs OptunaSearch's _ot_study and _ot_trials, which this "
+                "Ray version lacks; run without it"
+            )
+        self.check = check
+
+    def suggest(self, trial_id: str) -> dict | None:
+        for _ in range(MAX_TRIES):
+            params = super().suggest(trial_id)
+            if not isinstance(params, dict):
+                return params
+            why = self.check(params)
+            if why is None:
+                return params
+            print(f"search: skipped {params} before it ran: {why}", file=sys.stderr, flush=True)
+            pruned = self._ot_trials.pop(trial_id)
+            self._ot_study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+        print(f"search: {MAX_TRIES} proposals in a row were outside the budget; it ends")
+        return Searcher.FINISHED
