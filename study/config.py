@@ -10,7 +10,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from model.peft_configs import INITS, OPTIONS, PEFT_METHODS
+from model.errors import ModelError
+from model.peft_configs import INITS, OPTIONS, PEFT_METHODS, check_size
 from model.spec import TARGET_MODULES, TASKS, AdapterSpec, HeadSpec, ModelSpec
 from study.errors import ConfigError
 from study.validate import check_choice, check_int, check_positive, check_unit, is_num
@@ -29,10 +30,15 @@ FAULTS = ("", "nan", "raise")
 DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "dora": 3e-4, "adalora": 1e-3, "vera": 5e-3}
 DEFAULT_LR |= {"ia3": 5e-3, "oft": 1e-3, "boft": 1e-3, "hra": 1e-3}
 # TrialConfig's name of each AdapterSpec option in model.peft_configs.OPTIONS, and its default.
-_OPTION_FIELDS = {"alpha": ("alpha", None), "dropout": ("lora_dropout", 0.0)}
-_OPTION_FIELDS |= {"bias": ("bias", "none"), "rslora": ("rslora", False)}
-_OPTION_FIELDS |= {"init": ("init", "default"), "orthogonal": ("orthogonal", False)}
-_OPTION_FIELDS |= {"target_r": ("target_r", 0)}
+_OPTION_FIELDS = {
+    "alpha": ("alpha", None),
+    "dropout": ("lora_dropout", 0.0),
+    "bias": ("bias", "none"),
+    "rslora": ("rslora", False),
+    "init": ("init", "default"),
+    "orthogonal": ("orthogonal", False),
+    "target_r": ("target_r", 0),
+}
 
 
 @dataclass(frozen=True)
@@ -223,10 +229,10 @@ class TrialConfig:
                 )
         if self.loraplus_lr_ratio and self.method not in ("lora", "dora"):
             raise ConfigError(f"loraplus_lr_ratio needs method lora or dora (got {self.method})")
-        if self.method == "adalora" and self.adalora_target_r > self.r:
-            raise ConfigError(f"target_r={self.target_r} is invalid: must be <= r ({self.r})")
-        if self.method == "hra" and self.r % 2:
-            raise ConfigError(f"r={self.r} is invalid for hra: must be even")
+        try:  # the size rules live with the peft configs
+            check_size(self.method, self.r, self.adalora_target_r)
+        except ModelError as err:
+            raise ConfigError(str(err)) from None
 
     @property
     def learning_rate(self) -> float:

@@ -36,28 +36,20 @@ def make_searcher(plan: StudyPlan) -> OptunaSearch:
     With plan.max_params_pct, proposals above the budget are pruned before they run."""
     storage = JournalStorage(JournalFileBackend(str(plan.study_dir / JOURNAL)))
     multi = len(plan.metrics) > 1
-    if plan.max_params_pct is not None:
-        from study.tuning.budget import BudgetedOptunaSearch, params_pct_check
+    settings = {
+        "space": optuna_space(plan.spec.space),
+        "metric": list(plan.metrics) if multi else plan.metrics[0],
+        "mode": list(plan.modes) if multi else plan.modes[0],
+        "points_to_evaluate": [dict(p) for p in plan.spec.points_to_evaluate],
+        "sampler": optuna.samplers.TPESampler(seed=plan.seed),
+        "study_name": plan.spec.name,
+        "storage": storage,
+    }
+    if plan.max_params_pct is None:
+        return OptunaSearch(**settings)
+    from study.tuning.budget import BudgetedOptunaSearch, params_pct_check
 
-        return BudgetedOptunaSearch(
-            check=params_pct_check(plan.base, plan.max_params_pct),
-            space=optuna_space(plan.spec.space),
-            metric=list(plan.metrics) if multi else plan.metrics[0],
-            mode=list(plan.modes) if multi else plan.modes[0],
-            points_to_evaluate=[dict(p) for p in plan.spec.points_to_evaluate],
-            sampler=optuna.samplers.TPESampler(seed=plan.seed),
-            study_name=plan.spec.name,
-            storage=storage,
-        )
-    return OptunaSearch(
-        space=optuna_space(plan.spec.space),
-        metric=list(plan.metrics) if multi else plan.metrics[0],
-        mode=list(plan.modes) if multi else plan.modes[0],
-        points_to_evaluate=[dict(p) for p in plan.spec.points_to_evaluate],
-        sampler=optuna.samplers.TPESampler(seed=plan.seed),
-        study_name=plan.spec.name,
-        storage=storage,
-    )
+    return BudgetedOptunaSearch(check=params_pct_check(plan.base, plan.max_params_pct), **settings)
 
 
 class PinnedASHA(ASHAScheduler):
