@@ -11,11 +11,14 @@ params_pct (what the reports put beside the paper's "Parameters updated"):
 from __future__ import annotations
 
 import re
+import tempfile
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from model.peft_configs import ADAPTER_TAGS, check_shapes, peft_config
+from model.peft_configs import ADAPTER_TAGS, MUTATING_INITS, check_shapes, peft_config
 from model.spec import AdapterSpec
 
 
@@ -30,8 +33,6 @@ def apply_adapter(encoder: nn.Module, spec: AdapterSpec) -> nn.Module:
         for p in encoder.parameters():
             p.requires_grad_(True)
         return encoder
-    import warnings
-
     from peft import get_peft_model
 
     config = peft_config(spec)
@@ -40,7 +41,34 @@ def apply_adapter(encoder: nn.Module, spec: AdapterSpec) -> nn.Module:
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
         # BOFT without its CUDA extension says so at every layer: the Python path is exact.
         warnings.filterwarnings("ignore", ".*(fbd_cuda|BOFT|boft).*")
-        return get_peft_model(encoder, config)
+        model = get_peft_model(encoder, config)
+    if spec.init in MUTATING_INITS:  # what save_adapter converts against
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(model)
+        model.initial_adapter = {k: v.detach().clone() for k, v in state.items()}
+    return model
+
+
+def save_adapter(encoder: nn.Module, folder: str | Path) -> None:
+    """peft's save_pretrained. PiSSA/OLoRA trained against W_res = W - B0 A0, which the base
+    model does not hold: they are saved converted to a plain LoRA of rank 2r on the original W
+    (peft's subtract_mutated_init: ΔW = B A - B0 A0), so the folder loads onto the base model."""
+    initial = getattr(encoder, "initial_adapter", None)
+    if initial is None:
+        encoder.save_pretrained(str(folder))
+        return
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory() as scratch:
+        init_dir = Path(scratch) / "initial"  # peft writes the config and reads both back
+        init_dir.mkdir()
+        save_file(initial, str(init_dir / "adapter_model.safetensors"))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            encoder.save_pretrained(
+                str(folder), path_initial_model_for_weight_conversion=str(init_dir)
+            )
 
 
 def adapted_in_features(encoder: nn.Module, targets: tuple[str, ...]) -> dict[str, int]:

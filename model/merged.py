@@ -8,6 +8,7 @@ model holds dense weights and no peft wrappers; heads come from the single-task 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,9 @@ class LoraAdapter:
         return delta_weight(a, b, scaling)
 
 
-SUPPORTED = "merging supports LoRA and rsLoRA adapters without trained biases"
+SUPPORTED = (
+    "merging supports LoRA and rsLoRA adapters (default or gaussian init) without trained biases"
+)
 
 
 def read_lora_adapter(path: str | Path) -> LoraAdapter:
@@ -62,6 +65,17 @@ def read_lora_adapter(path: str | Path) -> LoraAdapter:
         raise ModelError(
             f"{path} is not a peft LoRA adapter: need adapter_config.json and "
             "adapter_model.safetensors"
+        )
+    raw = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    kind = str(raw.get("peft_type", "LORA")).upper()
+    if kind != "LORA":  # VeRA, IA3, OFT, BOFT, HRA, AdaLoRA: no B A residual to merge
+        raise ModelError(f"{path}: a {kind} adapter cannot be merged; {SUPPORTED}")
+    init = raw.get("init_lora_weights", True)
+    if isinstance(init, str) and init.split("_")[0] in ("pissa", "olora"):
+        # PiSSA/OLoRA moved W's principal part into the adapter: W0 is no longer the base's
+        raise ModelError(
+            f"{path}: a LoRA adapter with init={init} changed the base weights and cannot be "
+            f"merged into them; {SUPPORTED}"
         )
     cfg = LoraConfig.from_pretrained(str(path))
     # DoRA's update m·(W0 + sBA)/||W0 + sBA|| - W0 is no low-rank sum; a trained bias adds a

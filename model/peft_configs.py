@@ -18,6 +18,8 @@ from model.errors import ModelError
 
 PEFT_METHODS = ("lora", "dora", "vera", "ia3", "oft", "boft", "hra", "adalora")
 INITS = ("default", "gaussian", "pissa", "olora")
+# Inits that move W's principal part into the adapter (the base weights become W - B0 A0).
+MUTATING_INITS = ("pissa", "olora")
 # What `r` means per method (the methods table prints it).
 SIZE_NAMES = {
     "full": "-",
@@ -59,8 +61,8 @@ def check_size(method: str, r: int, target_r: int) -> None:
 
 def adalora_schedule(total_step: int) -> dict[str, int]:
     """AdaLoRA's budget schedule over a trial's optimizer steps: warm up 10%, prune until 80%,
-    then hold the final ranks (peft requires tinit < total_step - tfinal)."""
-    total = max(total_step, 10)
+    then hold the final ranks (peft requires tinit < total_step - tfinal, so at least 3)."""
+    total = max(total_step, 3)
     tinit, tfinal = max(1, total // 10), max(1, total // 5)
     return {"total_step": total, "tinit": tinit, "tfinal": tfinal, "deltaT": max(1, total // 20)}
 

@@ -50,9 +50,11 @@ def _cells(f: Finding) -> list[str]:
     ]  # fmt: skip
 
 
-def findings_page(findings: list[Finding]) -> Figure:
+def findings_page(
+    findings: list[Finding], title: str = "Findings: each claim of the paper at this scale"
+) -> Figure:
     fig = plt.figure(figsize=PAGE_SIZE)
-    page_title(fig, "Findings: each claim of the paper at this scale")
+    page_title(fig, title)
     ax = fig.add_axes((0.02, 0.25, 0.96, 0.66))
     ax.axis("off")
     rows = [_cells(f) for f in findings]

@@ -13,9 +13,17 @@ METHOD_COLORS = {
     "full": "#0072B2",  # blue
     "lora": "#E69F00",  # orange
     "dora": "#009E73",  # green
+    "adalora": "#56B4E9",  # sky blue
+    "vera": "#D55E00",  # vermillion
+    "ia3": "#000000",  # black
+    "oft": "#8C564B",  # brown
+    "boft": "#BCBD22",  # olive
+    "hra": "#17BECF",  # cyan
     "merge": "#CC79A7",  # purple-pink: merged / ensembled adapters
 }
 METHOD_LABELS = {"full": "full fine-tuning", "lora": "LoRA", "dora": "DoRA", "merge": "merge"}
+METHOD_LABELS |= {"adalora": "AdaLoRA", "vera": "VeRA", "ia3": "IA3", "oft": "OFT"}
+METHOD_LABELS |= {"boft": "BOFT", "hra": "HRA"}
 TARGET_COLORS = {"qkv": "#0072B2", "attn": "#D55E00", "all_linear": "#009E73"}
 TARGET_LABELS = {
     "qkv": "query, key, value",

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from reports import figure1, figure2, figures_search, figures_trials, importance
 from reports.figure_evp import evp_figure
 from reports.findings import findings
+from reports.findings_methods import budget_findings
 from reports.findings_page import findings_page, write_findings_csv
 from reports.loading import StudyData
 from reports.palette import setup_matplotlib
@@ -59,6 +60,13 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
 
     found_claims = findings(rows)
     sections.append(("Findings: the paper's claims", [findings_page(found_claims)]))
+    by_budget = budget_findings(rows)
+    if by_budget[0].verdict != "not run":  # a lora_sweep report keeps to the paper's claims
+        title = "Findings beyond the paper: which method wins at each parameter budget"
+        sections.append(
+            ("Findings: methods per parameter budget", [findings_page(by_budget, title)])
+        )
+        found_claims = found_claims + by_budget
     tables = build_tables(rows, floors)
     present = {t.key for t in tables}
     skipped += [text for key, text in _TABLE_SKIPS.items() if key not in present]

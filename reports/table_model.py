@@ -45,6 +45,9 @@ class Table:
     higher_is_better: dict[str, bool] = field(
         default_factory=lambda: {**{m: True for m in METRICS}, "params_pct": False}
     )
+    paper_columns: bool = True
+    """Show the paper's value and the difference beside each of ours (False: the paper has
+    no such row, e.g. the methods table)."""
 
 
 def summarize(rows: list[TrialRecord], paper: dict[str, float] | None) -> dict[str, Any]:
@@ -123,6 +126,8 @@ def display_frame(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         bold[f"{label} ours"] = [
             best is not None and v == best and not f for v, f in zip(ours, floor, strict=True)
         ]
+        if not table.paper_columns:
+            continue
         cells[f"{label} paper"] = [_fmt(v, d) for v in data[f"{name}_paper"].astype(float)]
         cells[f"{label} diff"] = [_fmt(v, d, sign=True) for v in data[f"{name}_diff"].astype(float)]
         bold[f"{label} paper"] = [False] * len(data)

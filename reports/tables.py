@@ -22,6 +22,7 @@ from reports.rows import (
     order_label,
     task_order,
 )
+from reports.table_methods import methods_table
 from reports.table_model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
 from study.config import DEFAULT_LR
 from study.records import TrialRecord
@@ -45,7 +46,7 @@ def build_tables(rows: list[TrialRecord], floors: dict[str, float] | None = None
     """The tables the rows support (a table with no rows of ours is left out), each with a
     'no training' row first when the study recorded its floors."""
     done = [r for r in rows if is_completed(r)]
-    tables = [table1(done), table2(done), table3(done)]
+    tables = [table1(done), table2(done), table3(done), methods_table(done)]
     tables = [t for t in tables if t is not None]
     if floors:
         for table in tables:

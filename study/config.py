@@ -187,10 +187,12 @@ class TrialConfig:
                 f"task_order={order} is invalid: must be a permutation of sst, para, sts "
                 "(each once)"
             )
-        if self.orthogonal and (self.method != "lora" or self.mode != "single_task"):
+        if self.orthogonal and (
+            self.method != "lora" or self.mode != "single_task" or self.init != "default"
+        ):
             raise ConfigError(
-                f"orthogonal=true needs method=lora and mode=single_task "
-                f"(got method={self.method}, mode={self.mode})"
+                f"orthogonal=true needs method=lora, init=default and mode=single_task "
+                f"(got method={self.method}, init={self.init}, mode={self.mode})"
             )
         for name in ("lr", "head_lr", "lr_scale"):
             check_positive(name, getattr(self, name))

@@ -31,6 +31,25 @@ def tiny_bert_config():
     )
 
 
+SMALL_ROWS = {"train": 300, "dev": 150, "test": 40}
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:  # noqa: ANN001
+    """The first rows of every real data file, headers kept verbatim (so sst-test-student.csv
+    keeps its odd header and there is no Quora test file): whole-file predictions stay fast.
+    Dev keeps its 150 first rows, so dev_per_task=64 still subsamples it."""
+    from study.data.files import FILE_NAMES, PROJECT_DATA
+
+    folder = tmp_path_factory.mktemp("small_data")
+    for (_task, split), name in FILE_NAMES.items():
+        src = PROJECT_DATA / name
+        if src.is_file():
+            lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+            (folder / name).write_text("".join(lines[: SMALL_ROWS[split] + 1]), encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
     """write_file(name, content) -> path under tmp_path (str is written as UTF-8)."""

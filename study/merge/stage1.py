@@ -35,6 +35,11 @@ def stage1_config(base: TrialConfig, orthogonal: bool) -> TrialConfig:
             f"the merge study needs method=lora and bias=none (got method={base.method}, "
             f"bias={base.bias}): DoRA and trained biases are not additive residuals"
         )
+    if base.init in ("pissa", "olora"):
+        raise ConfigError(
+            f"the merge study needs init=default or gaussian (got init={base.init}): PiSSA and "
+            "OLoRA change the base weights, so their residuals do not add onto them"
+        )
     return base.replace(mode="single_task", orthogonal=orthogonal)
 
 

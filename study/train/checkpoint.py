@@ -4,7 +4,8 @@ Layout of a run folder:
     config.json                      the TrialConfig
     meta.json                        model sha256, dev metrics, library versions
     checkpoint/heads.safetensors     the three task heads
-    checkpoint/adapters/<key>/       peft save_pretrained (adapter_model.safetensors + config)
+    checkpoint/adapters/<key>/       peft save_pretrained (adapter_model.safetensors + config;
+                                     PiSSA/OLoRA converted to LoRA on the base weights)
     checkpoint/encoders/<key>/model.safetensors   full fine-tuning only
 <key> is a task (single_task mode) or "shared" (sequential mode).
 The checkpoint folder is written beside and renamed into place, so it is whole or absent.
@@ -21,6 +22,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
+from model.adapters import save_adapter
 from model.encoder import check_model_folder, load_encoder, weights_sha256
 from model.errors import ModelError
 from model.multitask import SHARED, MultiTaskBert, build_model
@@ -42,7 +44,7 @@ def save_trial(
     tmp.mkdir()
     for key, enc in model.encoders.items():
         if hasattr(enc, "peft_config"):
-            enc.save_pretrained(str(tmp / "adapters" / key))
+            save_adapter(enc, tmp / "adapters" / key)
         else:
             (tmp / "encoders" / key).mkdir(parents=True)
             state = {k: v.detach().contiguous().cpu() for k, v in enc.state_dict().items()}

@@ -8,6 +8,7 @@ every epoch the validation split is scored (what selection reads); after the las
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from model.adapters import (
 )
 from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.multitask import SHARED, MultiTaskBert, build_model, parameter_counts
+from model.peft_configs import MUTATING_INITS
 from study.config import TrialConfig
 from study.data.splits import task_data
 from study.records import EpochScores, TrialRecord
@@ -165,6 +167,12 @@ def run_trial(
         t0 = time.perf_counter()
         meta = {"model_sha256": model_sha, "dev": scores, "precision": precision}
         save_trial(model, config, run_dir, meta | {"device": device.type})
+        if config.init in MUTATING_INITS:  # dev scores what was shipped (_shipped_scores)
+            scores = _shipped_scores(config, run_dir, device, precision, dev)
+            history = (*record.history[:-1], dataclasses.replace(record.history[-1], **scores))
+            record = record.replace(**scores, history=history)
+            meta = meta | {"dev": scores}
+            save_trial(model, config, run_dir, meta | {"device": device.type})
         timing["save"] = time.perf_counter() - t0
     record = record.replace(
         final=True,
@@ -181,6 +189,19 @@ def run_trial(
     if report is not None:
         report(record)
     return record
+
+
+def _shipped_scores(config, run_dir, device, precision, dev):  # noqa: ANN001, ANN202
+    """PiSSA/OLoRA train on W_res = W - B0 A0 but ship a LoRA of rank 2r on W itself: the
+    same function, whose bf16 rounding differs. Dev is scored on the saved folder, loaded as
+    `predict` loads it, so the recorded metrics are the shipped adapter's, every digit."""
+    from study.train.checkpoint import load_trial
+
+    _, shipped = load_trial(run_dir)
+    shipped.to(device)
+    if config.accelerate:
+        accelerate(shipped, device, precision)
+    return evaluate(shipped, dev, autocast=autocast(precision, device))
 
 
 def _final_adapter_params(model: MultiTaskBert) -> int | None:

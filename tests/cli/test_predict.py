@@ -20,32 +20,19 @@ import pytest
 from model.encoder import load_encoder, weights_sha256
 from model.multitask import build_model
 from study.cli import main
-from study.data.files import FILE_NAMES, PROJECT_DATA, load_split
+from study.data.files import load_split
 from study.records import TrialRecord, append_record
 from study.scales import scale_config
 from study.train.checkpoint import save_trial
 from study.train.trial import run_trial
+from tests.conftest import SMALL_ROWS
 
-ROWS = {"train": 300, "dev": 150, "test": 40}
 HEADER = {
     "sst": "id \t Predicted_Sentiment \n",
     "para": "id \t Predicted_Is_Paraphrase \n",
     "sts": "id \t Predicted_Similiarity \n",
 }
 LINE = re.compile(r"^(\S+) , (\S+) \n$")
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory) -> Path:
-    """The first rows of every real data file (dev keeps the 150 first, so dev_per_task=64
-    still subsamples it)."""
-    folder = tmp_path_factory.mktemp("data")
-    for (_task, split), name in FILE_NAMES.items():
-        src = PROJECT_DATA / name
-        if src.is_file():
-            lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
-            (folder / name).write_text("".join(lines[: ROWS[split] + 1]), encoding="utf-8")
-    return folder
 
 
 def _train(folder: Path, data: Path, **changes) -> tuple[Path, dict]:
@@ -175,7 +162,7 @@ def test_test_split_writes_sst_and_sts_and_notes_missing_quora(
         header, ids, values = _read_output(tmp_path / f"{task}-test-output.csv")
         assert header == HEADER[task]
         assert ids == load_split(task, "test", str(small_data)).ids
-        assert len(ids) == ROWS["test"]
+        assert len(ids) == SMALL_ROWS["test"]
         _check_values(task, values)
     # The odd sst-test-student.csv header: ids come from its id column, not the float index.
     assert re.fullmatch(r"[0-9a-f]{25}", ids[0])

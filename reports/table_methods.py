@@ -1,0 +1,127 @@
+"""The methods table: each PEFT method's best configuration (the one its seed reruns were for),
+mean ± interval over those seeds, with its size, parameter share, seconds and peak memory.
+
+A method's best configuration is its group with the most seeds, then the best mean
+validation score: the reruns repeat the configuration the search chose on validation, so this
+is that choice, read on dev.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from model.peft_configs import NATURAL_SIZE, PEFT_METHODS, SIZE_NAMES
+from reports.palette import METHOD_LABELS
+from reports.rows import config, is_completed, is_merge, method, mode, number
+from reports.stats import mean_interval
+from reports.table_model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
+from study.config import DEFAULT_LR
+from study.records import TrialRecord
+
+# The paper's two methods alone are Table 2; this table appears once another method ran.
+PAPER_METHODS = ("lora", "dora")
+_IGNORED = ("seed", "threads", "inject_fault")
+# Below this many optimizer steps per task, AdaLoRA's budget schedule has too few pruning
+# rounds to allocate ranks by importance (its paper prunes over thousands of steps).
+ADALORA_MIN_STEPS = 500
+
+
+def config_key(row: TrialRecord) -> str:
+    """One configuration: every config field but the seed (and what does not change results)."""
+    c = {k: v for k, v in sorted(config(row).items()) if k not in _IGNORED}
+    return json.dumps(c, default=str)
+
+
+def best_per_method(rows: list[TrialRecord]) -> dict[str, list[TrialRecord]]:
+    """method -> the completed single-task rows of its best configuration (module docstring)."""
+    groups: dict[str, dict[str, list[TrialRecord]]] = {}
+    for r in rows:
+        if is_completed(r) and not is_merge(r) and mode(r) == "single_task":
+            if method(r) in PEFT_METHODS and not config(r).get("orthogonal"):
+                groups.setdefault(method(r), {}).setdefault(config_key(r), []).append(r)
+
+    def rank(group: list[TrialRecord]) -> tuple[int, float]:
+        scores = [s for s in (number(r.selection_score()) for r in group) if s is not None]
+        return len(group), (sum(scores) / len(scores) if scores else -math.inf)
+
+    return {m: max(g.values(), key=rank) for m, g in groups.items()}
+
+
+def methods_table(rows: list[TrialRecord]) -> Table | None:
+    best = best_per_method(rows)
+    if not set(best) - set(PAPER_METHODS):
+        return None
+    records = []
+    for m in sorted(best, key=PEFT_METHODS.index):
+        group = best[m]
+        c = config(group[0])
+        lr = c.get("lr") if c.get("lr") is not None else DEFAULT_LR[m] * c.get("lr_scale", 1.0)
+        size = "-" if SIZE_NAMES[m] == "-" else f"{SIZE_NAMES[m]} {c.get('r')}"
+        records.append(
+            {"method": m, "method_label": METHOD_LABELS.get(m, m), "size": size}
+            | {"targets": c.get("targets"), "lr": f"{lr:.2g}"}
+            | {"adapter_pct_text": _mean_text(group, "adapter_pct", 3)}
+            | {"seconds_text": _mean_text(group, "seconds", 0)}
+            | {"memory_text": _memory_text(group), "note": _note(m, group)}
+            | summarize(group, None)
+        )
+    return Table(
+        key="methods",
+        title="Methods: each method's best configuration (dev, mean over its seeds)",
+        data=pd.DataFrame(records),
+        key_columns=[
+            ("method_label", "Method"),
+            ("size", "Size"),
+            ("targets", "Targets"),
+            ("lr", "lr"),
+            ("adapter_pct_text", "Adapter %"),
+            ("seconds_text", "s / trial"),
+            ("memory_text", "Peak MB"),
+            ("note", "Note"),
+        ],
+        notes=[
+            "A method's row is the configuration its seed reruns were for (chosen on "
+            "validation); n counts its seeds. Adapter % leaves the heads out (as the paper "
+            "counts); s / trial and Peak MB (resident memory, or GPU memory on a GPU) are means "
+            "over its trials. 'natural size': the method's count is set by the model, not by a "
+            "size, so it cannot reach the common budget of about LoRA r=16 on q/k/v.",
+            DIFF_NOTE.split(" The 'no training'")[0].replace("Diff = ours - paper. ", ""),
+            PARAMS_NOTE,
+        ],
+        paper_columns=False,
+    )
+
+
+def _mean_text(group: list[TrialRecord], field: str, digits: int) -> str:
+    iv = mean_interval([number(getattr(r, field)) for r in group])
+    return "-" if math.isnan(iv.mean) else f"{iv.mean:.{digits}f}"
+
+
+def _memory_text(group: list[TrialRecord]) -> str:
+    gpu = [v for v in (number(r.peak_gpu_mb) for r in group) if v]
+    return f"{sum(gpu) / len(gpu):.0f} (GPU)" if gpu else _mean_text(group, "peak_rss_mb", 0)
+
+
+def _note(m: str, group: list[TrialRecord]) -> str:
+    notes = ["natural size"] if m in NATURAL_SIZE else []
+    if m == "adalora":
+        steps = [min(r.optimizer_steps.values()) for r in group if r.optimizer_steps]
+        if steps and min(steps) < ADALORA_MIN_STEPS:
+            notes.append(f"rank schedule over only {min(steps)} steps: not meaningful here")
+    return "; ".join(notes)
+
+
+def method_rows(rows: list[TrialRecord]) -> dict[str, Any]:
+    """method -> {seed: dev overall} of its best configuration (for the budget findings), with
+    the group's mean params_pct and trial ids."""
+    out = {}
+    for m, group in best_per_method(rows).items():
+        pct = mean_interval([number(r.params_pct) for r in group]).mean
+        seeds = {int(r.seed if r.seed is not None else config(r).get("seed", 0)): r.overall
+                 for r in group}  # fmt: skip
+        out[m] = {"seeds": seeds, "params_pct": pct, "trials": [str(r.trial_id) for r in group]}
+    return out
