@@ -63,7 +63,7 @@ def methods_table(rows: list[TrialRecord]) -> Table | None:
         size = "-" if SIZE_NAMES[m] == "-" else f"{SIZE_NAMES[m]} {c.get('r')}"
         records.append(
             {"method": m, "method_label": METHOD_LABELS.get(m, m), "size": size}
-            | {"targets": c.get("targets"), "lr": f"{lr:.2g}"}
+            | {"targets": c.get("targets"), "lr": f"{lr:.1e}"}
             | {"adapter_pct_text": _mean_text(group, "adapter_pct", 3)}
             | {"seconds_text": _mean_text(group, "seconds", 0)}
             | {"memory_text": _memory_text(group), "note": _note(m, group)}

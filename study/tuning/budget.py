@@ -24,24 +24,31 @@ Check = Callable[[dict[str, Any]], str | None]  # params -> why it may not run, 
 MAX_TRIES = 200  # proposals in a row that may fall outside the budget before the search ends
 
 
-def params_pct_check(base: TrialConfig, budget: float) -> Check:
-    """A Check: None when base + params is a valid config within `budget` params_pct."""
-    from model.param_count import count_parameters
+class ParamsPctCheck:
+    """A Check: None when base + params is a valid config within `budget` params_pct. A class,
+    not a closure: Tune pickles the searcher, check included, into its experiment state."""
 
-    seen: dict[str, str | None] = {}
+    def __init__(self, base: TrialConfig, budget: float) -> None:
+        self.base, self.budget = base, budget
+        self.seen: dict[str, str | None] = {}
 
-    def check(params: dict[str, Any]) -> str | None:
+    def __call__(self, params: dict[str, Any]) -> str | None:
+        from model.param_count import count_parameters
+
         key = repr(sorted(params.items()))
-        if key not in seen:
+        if key not in self.seen:
             try:
-                config = base.replace(**params)
+                config = self.base.replace(**params)
                 pct = count_parameters(config.model_spec(), config.model_path)["params_pct"]
-                seen[key] = None if pct <= budget else f"params_pct {pct:.3f} > {budget:g}"
+                ok = pct <= self.budget
+                self.seen[key] = None if ok else f"params_pct {pct:.3f} > {self.budget:g}"
             except (UserError, ModelError, ValueError) as err:  # a combination refused
-                seen[key] = str(err)
-        return seen[key]
+                self.seen[key] = str(err)
+        return self.seen[key]
 
-    return check
+
+def params_pct_check(base: TrialConfig, budget: float) -> Check:
+    return ParamsPctCheck(base, budget)
 
 
 class BudgetedOptunaSearch(OptunaSearch):

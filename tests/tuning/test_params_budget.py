@@ -1,0 +1,63 @@
+"""`study params` and `--max-params-pct`: the exact count before training, as a CLI answer and
+as a constraint that prunes a real study's proposals before they run (a real local Ray)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from model.param_count import count_parameters
+from study.scales import scale_config
+from tests.conftest import PROJECT, read_rows
+
+
+def _study(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "study", *args], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def test_params_prints_the_exact_count_as_one_json_line():
+    result = _study(
+        "params", "--set", "method=vera", "--set", "r=64", "--set", "targets=all_linear"
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    config = scale_config("cpu").replace(method="vera", r=64, targets="all_linear")  # the default
+    expected = count_parameters(config.model_spec())
+    assert got == {"method": "vera", "r": 64, "targets": "all_linear"} | expected
+    assert got["stored_params"] > 0 and got["adapter_params"] == 6 * (6 * 64 + 4 * 384 + 1536 + 384)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["params", "--set", "method=hra", "--set", "r=5"], "hra needs an even r (got 5)"),
+        (["params", "--set", "method=ia3", "--set", "bias=all"], "not supported by method=ia3"),
+        (["run", "peft_methods", "--max-params-pct", "0"], "--max-params-pct=0 is invalid"),
+        (["run", "merge", "--max-params-pct", "1"], "--max-params-pct applies to training"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, needle):
+    result = _study(*argv)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+@pytest.mark.slow
+def test_a_budget_prunes_proposals_before_they_run(tmp_path):
+    """peft_methods' first points at smoke scale with a 0.5% budget: LoRA, DoRA, AdaLoRA, OFT,
+    BOFT and HRA (about 1%) are skipped before they run; VeRA and IA3 (about 0.1%) train."""
+    out = tmp_path / "study"
+    result = _study("run", "peft_methods", "--scale", "smoke", "--out", str(out),
+                    "--max-params-pct", "0.5", timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_rows(out)
+    assert sorted(r["config"]["method"] for r in rows) == ["ia3", "vera"]
+    assert all(r["status"] == "completed" and r["params_pct"] <= 0.5 for r in rows)
+    skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
+    for method in ("lora", "dora", "adalora", "oft", "boft", "hra"):
+        assert any(f"'method': '{method}'" in line and "> 0.5" in line for line in skipped), method
