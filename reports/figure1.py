@@ -13,8 +13,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Polygon, Rectangle
 
+from model.peft_configs import SIZE_NAMES
 from reports.palette import (
     FROZEN_COLOR,
+    METHOD_LABELS,
     NO_PARAMS_COLOR,
     PAGE_SIZE,
     TRAINED_COLOR,
@@ -37,6 +39,11 @@ BLOCKS = (
 )
 _PARTS = {"": "weight", "bias": "bias", "lora_A": "lora_A", "lora_B": "lora_B"}
 _PARTS["lora_magnitude_vector"] = "magnitude"
+# The other methods' tensors on a layer (IA3 scales, OFT/BOFT rotations, HRA reflections,
+# VeRA's scales, AdaLoRA's singular values), drawn as one adapter mark.
+for _tag in ("ia3_l", "oft_R", "boft_R", "boft_s", "hra_u", "vera_lambda_b", "vera_lambda_d"):
+    _PARTS[_tag] = "adapter"
+_PARTS["lora_E"] = "adapter"
 # The paper's five settings (its Figure 1 a-e), drawn first in this order.
 PAPER_SETTINGS = (
     ("full", "qkv", "none"),
@@ -45,7 +52,7 @@ PAPER_SETTINGS = (
     ("lora", "all_linear", "none"),
     ("lora", "all_linear", "all"),
 )
-MAX_PANELS = 6
+MAX_PANELS = 9  # 2 x 3 panels, 3 x 3 beyond six settings
 
 
 def block_parts(names: list[str]) -> tuple[dict[str, set[str]], list[str]]:
@@ -78,7 +85,7 @@ def setting_label(setting: tuple[str, str, str]) -> str:
         return "Full fine-tuning"
     where = {"qkv": "query, key, value", "attn": "attention", "all_linear": "all linear"}
     base, _, ortho = m.partition("+")
-    name = {"lora": "LoRA", "dora": "DoRA"}.get(base, base) + (" orthogonal A" if ortho else "")
+    name = METHOD_LABELS.get(base, base) + (" orthogonal A" if ortho else "")
     return f"{name} ({where.get(targets, targets)}" + (" + bias)" if bias == "all" else ")")
 
 
@@ -94,7 +101,7 @@ def figure1(rows: list[TrialRecord]) -> tuple[Figure | None, str]:
     order = [s for s in PAPER_SETTINGS if s in chosen]
     order += sorted(s for s in chosen if s not in PAPER_SETTINGS)
     shown, left_out = order[:MAX_PANELS], order[MAX_PANELS:]
-    fig, axes = plt.subplots(2, 3, figsize=PAGE_SIZE)
+    fig, axes = plt.subplots(2 if len(shown) <= 6 else 3, 3, figsize=PAGE_SIZE)
     page_title(
         fig,
         "Figure 1: one transformer layer per setting; trained blocks from the trained "
@@ -108,9 +115,10 @@ def figure1(rows: list[TrialRecord]) -> tuple[Figure | None, str]:
         row = chosen[shown[i]]
         parts, unknown = block_parts(list(row.trained_params))
         unknown_all += unknown
-        letter = "abcdef"[i]
+        letter = "abcdefghi"[i]
         r = config(row).get("r")
-        sub = f"trial {trial_label(row)}" + ("" if shown[i][0] == "full" else f", r={r}")
+        size = SIZE_NAMES.get(shown[i][0].partition("+")[0], "r")
+        sub = f"trial {trial_label(row)}" + ("" if size == "-" else f", {size}={r}")
         _draw_layer(ax, parts, f"({letter}) {setting_label(shown[i])}\n{sub}")
     fig.legend(
         handles=[
@@ -125,10 +133,14 @@ def figure1(rows: list[TrialRecord]) -> tuple[Figure | None, str]:
     )
     note = (
         "Each panel is block 0 of the trial named. Big box: the weight matrix; 'b': its bias; "
-        "trapezoids: LoRA A (down, to r) and B (up, from r); 'm': DoRA magnitude vector."
+        "trapezoids: LoRA A (down, to r) and B (up, from r); 'm': DoRA magnitude vector; 'a': "
+        "another method's adapter on that layer (IA3 or VeRA scales, OFT/BOFT rotations, HRA "
+        "reflections, AdaLoRA's singular values)."
     )
     if left_out:
-        note += " Not drawn (more than 6 settings): " + "; ".join(map(setting_label, left_out))
+        note += f" Not drawn (more than {MAX_PANELS} settings): " + "; ".join(
+            map(setting_label, left_out)
+        )
     if unknown_all:
         note += " Unrecognised names: " + ", ".join(sorted(set(unknown_all))[:6])
     page_note(fig, note)
@@ -154,6 +166,10 @@ def _box(ax: plt.Axes, x: float, y: float, w: float, label: str, parts: set[str]
         Rectangle((x - 0.45, y + 0.2), 0.4, 0.4, facecolor=_colour("bias" in parts), ec="k")
     )
     ax.text(x - 0.25, y + 0.4, "b", ha="center", va="center", fontsize=6)
+    if "adapter" in parts:  # a mark right of the box (beside LoRA's trapezoids for AdaLoRA)
+        ax_ = x + w + (0.9 if parts & {"lora_A", "lora_B"} else 0.1)
+        ax.add_patch(Rectangle((ax_, y + 0.15), 0.5, 0.5, facecolor=TRAINED_COLOR, ec="k"))
+        ax.text(ax_ + 0.25, y + 0.4, "a", ha="center", va="center", fontsize=6)
     if parts & {"lora_A", "lora_B", "magnitude"}:
         # LoRA: A narrows d -> r, B widens r -> d (two trapezoids right of the box)
         lx = x + w + 0.1

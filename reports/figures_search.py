@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from model.peft_configs import SIZE_NAMES
 from reports import paper_reference as ref
 from reports.palette import (
     METHOD_COLORS,
@@ -70,7 +71,9 @@ def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure
     ax.step(fx, fy, where="post", color="k", lw=1.2, zorder=1)
     for i in front:
         c = config(pts[i])
-        text = trial_label(pts[i]) if is_merge(pts[i]) else f"{method(pts[i])} r={c.get('r')}"
+        size = SIZE_NAMES.get(method(pts[i]), "r")
+        text = f"{method(pts[i])}" + ("" if size == "-" else f" {size}={c.get('r')}")
+        text = trial_label(pts[i]) if is_merge(pts[i]) else text
         if method(pts[i]) == "full":
             text = "full"
         ax.annotate(text, xy[i], textcoords="offset points", xytext=(4, 4), fontsize=7)
