@@ -17,7 +17,7 @@ _FIRST = (
     ("oft", 64, "qkv"),  # 217,728 (blocks of 64)
     ("boft", 32, "qkv"),  # 228,096 (blocks of 32, one butterfly factor)
     ("hra", 32, "qkv"),  # 221,184 (32 reflections)
-    ("vera", 64, "all_linear"),  # 26,496: natural size (d_out + r per layer)
+    ("vera", 64, "all_linear"),  # 23,040: natural size (d_out + r per layer)
     ("ia3", 16, "all_linear"),  # 27,648: natural size (one scale per feature)
 )
 
