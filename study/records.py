@@ -1,6 +1,6 @@
 """The study folder's durable records: TrialRecord, one line of trials.jsonl per finished trial,
-and study.json (how the study was made). Written by study/tuning; read by reports/, predict and
-resume.
+and study.json (how the study was made; its JSON helpers are study/json_files.py). Written by
+study/tuning; read by reports/, predict and resume.
 
 A trial returns one TrialRecord (run_trial, run_merge_trial); Ray carries it as JSON; the
 study's recorder adds its bookkeeping (trial id, status, ...) and appends it. Every row carries
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import UserError
+from study.json_files import read_json
 from study.metrics import METRICS
 
 RECORD_FORMAT = 2
@@ -297,34 +298,6 @@ def best_record(study_dir: str | Path, metric: str = "overall") -> TrialRecord |
         if r.status != "errored" and getattr(r, metric) is not None
     ]
     return max(rows, key=lambda r: getattr(r, metric)) if rows else None
-
-
-def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
-    """Write JSON beside, fsync, rename: whole or absent. An OSError is a one-line UserError."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp.is_file():  # a half-written copy; `path` itself was never touched
-            tmp.unlink()
-        raise UserError(f"cannot write {path}: {err.strerror or type(err).__name__}") from None
-
-
-def read_json(path: str | Path) -> dict[str, Any]:
-    """A JSON object from a file; a UserError names a file that is not one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"{path} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return data
 
 
 def read_study_meta(study_dir: str | Path) -> dict[str, Any]:

@@ -34,8 +34,8 @@ from model.merged import build_merged_model, read_lora_adapter
 from model.multitask import MultiTaskBert
 from study.config import TASKS, TrialConfig
 from study.errors import UserError
+from study.json_files import read_json, write_json_atomic
 from study.merge.stage1 import adapter_path, heads_path, read_stage1_config
-from study.records import read_json, write_json_atomic
 from study.train.checkpoint import library_versions
 
 RECIPE = "merge.json"

@@ -19,7 +19,7 @@ from model.encoder import weights_sha256
 from model.merged import LoraAdapter, max_residual_overlap, read_lora_adapter
 from study.config import TASKS, TrialConfig
 from study.errors import ConfigError, UserError
-from study.records import read_json, write_json_atomic
+from study.json_files import read_json, write_json_atomic
 
 STAGE1 = "stage1"
 SUMMARY = "stage1.json"

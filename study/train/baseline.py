@@ -27,8 +27,8 @@ from study.config import TASKS, TrialConfig
 from study.data.batching import Encoded, collate, sorted_batches
 from study.data.files import cache_root, data_path, load_split
 from study.data.splits import task_data
+from study.json_files import read_json, write_json_atomic
 from study.metrics import overall_score, pearson
-from study.records import read_json, write_json_atomic
 
 FORMAT = 2  # bump when what is computed changes
 EMBED_BATCH = 128

@@ -28,7 +28,7 @@ from model.errors import ModelError
 from model.multitask import SHARED, MultiTaskBert, build_model
 from study.config import TASKS, TrialConfig
 from study.errors import UserError
-from study.records import read_json, write_json_atomic
+from study.json_files import read_json, write_json_atomic
 from study.train.model_card import write_model_cards
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from model.encoder import portable_model_name
 from study.config import TrialConfig
-from study.records import read_json, write_json_atomic
+from study.json_files import read_json, write_json_atomic
 from study.scales import SCALES, scale_config
 
 CARD = "README.md"

@@ -6,7 +6,8 @@ import os
 import platform
 import time
 
-from study.records import STUDY_META, write_json_atomic
+from study.json_files import write_json_atomic
+from study.records import STUDY_META
 from study.scales import recipe
 from study.tuning.study_plan import StudyPlan
 

@@ -17,15 +17,9 @@ from pathlib import Path
 import pytest
 
 from study.errors import UserError
+from study.json_files import write_json_atomic
 from study.preflight import check_output_dir
-from study.records import (
-    TRIALS,
-    TrialRecord,
-    append_record,
-    read_records,
-    read_study_meta,
-    write_json_atomic,
-)
+from study.records import TRIALS, TrialRecord, append_record, read_records, read_study_meta
 from tests.cli.test_bad_input import one_error_line, run_cli
 from tests.conftest import PROJECT
 
@@ -115,7 +109,8 @@ def test_append_when_the_study_folder_is_a_file(tmp_path):
 CHILD = """
 import json, resource, signal, sys
 from study.errors import UserError
-from study.records import TrialRecord, append_record, write_json_atomic
+from study.json_files import write_json_atomic
+from study.records import TrialRecord, append_record
 folder, limit, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
