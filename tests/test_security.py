@@ -23,7 +23,7 @@ import pytest
 from model.encoder import WEIGHTS, embedded_model_path, load_encoder
 from study.cli import build_parser
 from study.errors import ModelError
-from tests.cli.test_bad_input import one_error_line, run_cli
+from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT, read_rows
 
 # ---- a bait pickle: unpickling it (torch.load(weights_only=False)) makes a folder ----

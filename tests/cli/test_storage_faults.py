@@ -20,7 +20,7 @@ from study.errors import UserError
 from study.json_files import write_json_atomic
 from study.preflight import check_output_dir
 from study.records import TRIALS, TrialRecord, append_record, read_records, read_study_meta
-from tests.cli.test_bad_input import one_error_line, run_cli
+from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT
 
 HAS_PROC = Path("/proc/self").is_dir()

@@ -115,10 +115,14 @@ def test_rank_too_large_is_a_one_line_config_error():
 
 
 @pytest.mark.parametrize(
-    "changes", [{"method": "dora"}, {"mode": "sequential"}], ids=["dora", "sequential"]
+    "changes",
+    [{"method": "dora"}, {"mode": "sequential"}, {"init": "pissa"}],
+    ids=["dora", "sequential", "pissa"],
 )
 def test_orthogonal_needs_single_task_lora(changes):
-    with pytest.raises(ConfigError, match="orthogonal=true needs method=lora and mode=single_task"):
+    with pytest.raises(
+        ConfigError, match="orthogonal=true needs method=lora, init=default and mode=single_task"
+    ):
         build_model(CONFIG.replace(**changes).model_spec(), tiny_bert())
 
 

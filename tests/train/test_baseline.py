@@ -9,7 +9,7 @@ import torch
 
 from study.scales import scale_config
 from study.train.baseline import baseline, best_threshold, calibrate
-from tests.cli.test_bad_input import run_cli
+from tests.cli.bad_input_helpers import run_cli
 
 SMOKE_COSINE = scale_config("smoke").replace(head_design=2, pooling="mean", pair_head="cosine")
 

@@ -180,3 +180,20 @@ def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_p
     # The two trials running at the kill (one of them on the killed node) and the third all
     # finished on the surviving node.
     assert len(after) >= 2 and len({r["node_id"] for r in after}) == 1
+
+
+def test_a_request_no_node_of_the_cluster_meets_is_refused_at_once(two_nodes, tmp_path):
+    """The study's default of 2 CPUs per trial on two 1-CPU nodes: one line naming the request
+    and the largest node, exit 2, before any trial is queued (it used to wait forever)."""
+    address, _ = two_nodes
+    cmd = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke",
+           "--address", address, "--out", str(tmp_path / "s")]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert "asks for 2 CPU and 0 GPU" in errors[0]
+    assert "the largest has 1 CPU and 0 GPU; 2 node(s)" in errors[0]
+    assert time.monotonic() - started < 120
+    assert read_rows(tmp_path / "s") == []  # nothing ran, nothing half-written

@@ -14,7 +14,7 @@ from study.errors import UserError
 from study.options import RunOptions
 from study.plan import make_plan
 from study.tuning.resources import PENDING_NOTE_S, PendingWatch, fit_request
-from tests.cli.test_bad_input import one_error_line, run_cli
+from tests.cli.bad_input_helpers import one_error_line, run_cli
 
 NODES = [{"CPU": 1.0, "memory": 1e9}, {"CPU": 1.0, "GPU": 0.0, "memory": 1e9}]
 
