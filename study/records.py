@@ -290,14 +290,15 @@ def finished_records(study_dir: str | Path) -> dict[str, TrialRecord]:
     return {r.trial_id: r for r in read_records(study_dir) if r.status != "errored"}
 
 
-def best_record(study_dir: str | Path, metric: str = "overall") -> TrialRecord | None:
-    """The completed (or stopped-early) row with the highest `metric`."""
+def best_record(study_dir: str | Path) -> TrialRecord | None:
+    """The completed row that selection picks: the best validation overall (dev for rows
+    without a validation split), as `predict STUDY` picks it; dev never selects."""
     rows = [
         r
         for r in read_records(study_dir)
-        if r.status != "errored" and getattr(r, metric) is not None
+        if r.status == "completed" and r.selection_score() is not None
     ]
-    return max(rows, key=lambda r: getattr(r, metric)) if rows else None
+    return max(rows, key=lambda r: r.selection_score()) if rows else None
 
 
 def read_study_meta(study_dir: str | Path) -> dict[str, Any]:

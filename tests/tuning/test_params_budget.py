@@ -61,3 +61,31 @@ def test_a_budget_prunes_proposals_before_they_run(tmp_path):
     skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
     for method in ("lora", "dora", "adalora", "oft", "boft", "hra"):
         assert any(f"'method': '{method}'" in line and "> 0.5" in line for line in skipped), method
+
+
+@pytest.mark.slow
+def test_multi_objective_search_runs_across_methods_within_a_budget(tmp_path):
+    """overall against params_pct (no ASHA) over peft_methods' first points, with the budget:
+    Optuna's journal holds a two-objective study whose run trials carry both values."""
+    import warnings
+
+    import optuna
+
+    out = tmp_path / "mo"
+    result = _study("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
+                    "2", "--objectives", "overall,params_pct", "--max-params-pct", "0.5",
+                    timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_rows(out)
+    assert sorted(r["config"]["method"] for r in rows) == ["ia3", "vera"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        backend = optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal"))
+        storage = optuna.storages.JournalStorage(backend)
+        (name,) = optuna.study.get_all_study_names(storage)
+        study = optuna.load_study(study_name=name, storage=storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(done) == 2 and all(len(t.values) == 2 and t.values[1] <= 0.5 for t in done)
+    assert {t.params["method"] for t in pruned} >= {"lora", "dora", "oft"}
