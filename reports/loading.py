@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import UserError
-from study.records import STUDY_META, TRIALS, TrialRecord, read_records, read_study_meta
+from study.records import STUDY_META, TRIALS, TrialRecord, read_study_meta
+from study.trials_file import read_records
 
 PAPER = "paper"
 # The studies behind Tables 1-3 and Figures 1-2; "merge" holds the ensemble rows of Table 3.

@@ -19,8 +19,9 @@ from study.folder_lock import hold_study_folder
 from study.options import BaselineOptions, RunOptions, TrialOptions
 from study.overrides import parse_assignments
 from study.preflight import check_output_dir, preflight
-from study.records import STUDY_META, best_record, read_records, read_study_meta
+from study.records import STUDY_META, read_study_meta
 from study.scales import RECIPE_VERSION, scale_config
+from study.trials_file import best_record, read_records
 from study.tuning.study_plan import StudyPlan
 
 OBJECTIVES = {

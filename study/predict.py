@@ -29,7 +29,8 @@ from study.config import TASKS
 from study.errors import DataError, UserError
 from study.metrics import METRICS, overall_of, task_score
 from study.options import PredictOptions
-from study.records import TRIALS, TrialRecord, read_records
+from study.records import TRIALS, TrialRecord
+from study.trials_file import read_records
 
 SPLITS = ("dev", "test")
 HEADERS = {

@@ -1,21 +1,17 @@
 """The study folder's durable records: TrialRecord, one line of trials.jsonl per finished trial,
-and study.json (how the study was made; its JSON helpers are study/json_files.py). Written by
-study/tuning; read by reports/, predict and resume.
+and study.json (how the study was made). Written by study/tuning; read by reports/, predict and
+resume. The file I/O: study/trials_file.py (trials.jsonl) and study/json_files.py.
 
 A trial returns one TrialRecord (run_trial, run_merge_trial); Ray carries it as JSON; the
 study's recorder adds its bookkeeping (trial id, status, ...) and appends it. Every row carries
 `format`; rows without one are the unversioned rows of earlier releases (format 1), which hold
 a subset of the same keys and load as they are.
-
-Rows are appended with one write() of a whole line plus fsync, so a crash leaves a line whole
-or absent; a torn tail from a crash mid-write is cut off before the next append.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,91 +224,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def append_record(study_dir: str | Path, record: TrialRecord) -> None:
-    """Append one row durably. An OSError (read-only, disk full) becomes a one-line UserError."""
-    path = Path(study_dir) / TRIALS
-    line = (record.to_json() + "\n").encode()
-    try:
-        _repair_tail(path)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            _write_whole(fd, line)
-        finally:
-            os.close(fd)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise UserError(f"cannot write {path}: {reason}; results so far are intact") from None
-
-
-def _write_whole(fd: int, data: bytes) -> None:
-    """Write all of `data` and fsync, or cut the file back to its old end and re-raise.
-
-    write() may write only part (a file-size limit, a disk filling up): without the cut, a
-    failed append would leave a torn line behind.
-    """
-    start = os.fstat(fd).st_size
-    try:
-        done = 0
-        while done < len(data):
-            written = os.write(fd, data[done:])
-            if written == 0:
-                raise OSError(28, os.strerror(28))  # ENOSPC: nothing more fits
-            done += written
-        os.fsync(fd)
-    except OSError:
-        try:
-            os.ftruncate(fd, start)
-        except OSError:
-            pass  # the next append cuts the torn tail (_repair_tail)
-        raise
-
-
-def read_records(study_dir: str | Path) -> list[TrialRecord]:
-    """Every whole row, in file order; a torn last line is ignored."""
-    path = Path(study_dir) / TRIALS
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_bytes().split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:  # bad JSON or bad UTF-8: only a crash mid-write leaves one, at the end
-            continue
-        if isinstance(row, dict):
-            records.append(TrialRecord.from_dict(row))
-    return records
-
-
-def finished_records(study_dir: str | Path) -> dict[str, TrialRecord]:
-    """trial_id -> record for rows whose status is final (not errored)."""
-    return {r.trial_id: r for r in read_records(study_dir) if r.status != "errored"}
-
-
-def best_record(study_dir: str | Path) -> TrialRecord | None:
-    """The completed row that selection picks: the best validation overall (dev for rows
-    without a validation split), as `predict STUDY` picks it; dev never selects."""
-    rows = [
-        r
-        for r in read_records(study_dir)
-        if r.status == "completed" and r.selection_score() is not None
-    ]
-    return max(rows, key=lambda r: r.selection_score()) if rows else None
-
-
 def read_study_meta(study_dir: str | Path) -> dict[str, Any]:
     path = Path(study_dir) / STUDY_META
     return read_json(path) if path.is_file() else {}
-
-
-def _repair_tail(path: Path) -> None:
-    """Cut a partial last line (left by a crash mid-write) so the next row starts clean."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) == b"\n":
-            return
-        data = fh.seek(0) or fh.read()
-        fh.truncate(data.rfind(b"\n") + 1)

@@ -244,7 +244,7 @@ def ray_child_main() -> None:
     that would be the bench's CPU use, not Ray's)."""
     job = json.loads(sys.stdin.read())
     t0 = time.perf_counter()
-    from study.records import read_records
+    from study.trials_file import read_records
     from study.tuning import cluster
     from study.tuning.execute import execute
 

@@ -17,9 +17,9 @@ from ray import tune
 
 from model.encoder import weights_sha256
 from study.data.splits import data_sizes
-from study.records import read_records
 from study.train.baseline import study_floors
 from study.train.checkpoint import library_versions
+from study.trials_file import read_records
 from study.tuning.cluster import init_ray
 from study.tuning.recorder import StudyRecorder
 from study.tuning.reruns import RERUN, RERUNS, rerun_points

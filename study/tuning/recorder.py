@@ -14,7 +14,8 @@ from typing import Any
 
 from ray import tune
 
-from study.records import TrialRecord, append_record, read_records
+from study.records import TrialRecord
+from study.trials_file import append_record, read_records
 from study.tuning.reruns import RERUN, SEED
 from study.tuning.resources import PendingWatch
 from study.tuning.study_plan import StudyPlan

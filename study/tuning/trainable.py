@@ -15,7 +15,8 @@ from typing import Any
 import ray
 from ray import tune
 
-from study.records import TrialRecord, finished_records
+from study.records import TrialRecord
+from study.trials_file import finished_records
 from study.tuning.reruns import RERUN
 from study.tuning.study_plan import StudyPlan
 from study.tuning.trial_thread import run_on_training_thread, stop_running_trial

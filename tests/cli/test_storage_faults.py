@@ -19,7 +19,8 @@ import pytest
 from study.errors import UserError
 from study.json_files import write_json_atomic
 from study.preflight import check_output_dir
-from study.records import TRIALS, TrialRecord, append_record, read_records, read_study_meta
+from study.records import TRIALS, TrialRecord, read_study_meta
+from study.trials_file import append_record, read_records
 from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT
 
@@ -110,7 +111,8 @@ CHILD = """
 import json, resource, signal, sys
 from study.errors import UserError
 from study.json_files import write_json_atomic
-from study.records import TrialRecord, append_record
+from study.records import TrialRecord
+from study.trials_file import append_record
 folder, limit, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))

@@ -15,6 +15,7 @@ from model.multitask import build_model, parameter_counts
 from model.param_count import count_parameters
 from study.config import TrialConfig
 from study.errors import ConfigError
+from tests.model.merge_fixtures import hidden_states, tiny_bert, token_batch
 
 # Sizes valid on the tiny BERT (hidden 32, FFN 64): OFT/BOFT blocks divide both.
 TINY_SIZE = {"lora": 4, "dora": 4, "vera": 4, "ia3": 4, "oft": 8, "boft": 8, "hra": 4}
@@ -25,49 +26,31 @@ MINILM += [("boft", 32, "qkv"), ("hra", 32, "qkv"), ("vera", 64, "all_linear")]
 MINILM += [("ia3", 16, "all_linear"), ("lora", 8, "all_linear"), ("oft", 32, "attn")]
 
 
-def _tiny(bert_config):  # noqa: ANN202
-    from transformers import BertModel
-
-    torch.manual_seed(0)
-    return BertModel(bert_config, add_pooling_layer=False).eval()
-
-
-def _inputs(vocab: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(5, vocab, (3, 9), generator=g)
-    mask = torch.ones_like(ids)
-    mask[2, 6:] = 0
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
-
-
-def _states(encoder: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return encoder(**inputs).last_hidden_state
-
-
 @pytest.mark.parametrize("method", ["lora", "dora", "adalora", "vera", "ia3", "oft", "boft", "hra"])
-def test_each_method_starts_at_the_base_model(tiny_bert_config, method):
+def test_each_method_starts_at_the_base_model(method):
     """All eight promise ΔW = 0 at init (B, λ_b or E at zero; IA3 scales at one; OFT, BOFT and
     paired HRA reflections at the identity), so the adapted encoder is the base encoder."""
-    base = _tiny(tiny_bert_config)
-    inputs = _inputs(tiny_bert_config.vocab_size)
-    expected = _states(base, inputs)
+    base = tiny_bert()
+    inputs = token_batch()
+    expected = hidden_states(base, inputs)
     config = TrialConfig(method=method, r=TINY_SIZE[method], targets="all_linear")
     adapted = apply_adapter(copy.deepcopy(base), config.model_spec().adapter).eval()
     assert count_trainable(adapted) > 0
-    torch.testing.assert_close(_states(adapted, inputs), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hidden_states(adapted, inputs), expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("init", ["pissa", "olora"])
-def test_pissa_and_olora_keep_the_outputs_but_change_the_base_weights(tiny_bert_config, init):
+def test_pissa_and_olora_keep_the_outputs_but_change_the_base_weights(init):
     """They split W into a residual W_res and the adapter's B A = W - W_res: the outputs stay
     (up to rounding), W itself does not, which is why merging refuses them."""
-    base = _tiny(tiny_bert_config)
-    inputs = _inputs(tiny_bert_config.vocab_size)
+    base = tiny_bert()
+    inputs = token_batch()
     before = base.encoder.layer[0].attention.self.query.weight.clone()
     config = TrialConfig(method="lora", r=4, init=init)
     adapted = apply_adapter(copy.deepcopy(base), config.model_spec().adapter).eval()
-    torch.testing.assert_close(_states(adapted, inputs), _states(base, inputs), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        hidden_states(adapted, inputs), hidden_states(base, inputs), atol=1e-4, rtol=0
+    )
     query = adapted.base_model.model.encoder.layer[0].attention.self.query
     assert (query.base_layer.weight - before).abs().max() > 1e-3  # W_res != W
     lora_b = query.lora_B["default"].weight
@@ -132,10 +115,10 @@ def test_options_a_method_does_not_take_are_refused(changes, words):
 
 
 @pytest.mark.parametrize("method", ["oft", "boft"])
-def test_a_block_size_that_does_not_divide_in_features_is_refused(tiny_bert_config, method):
+def test_a_block_size_that_does_not_divide_in_features_is_refused(method):
     spec = TrialConfig(method=method, r=12, targets="all_linear").model_spec()
     with pytest.raises(ModelError, match=r"block size r=12 must divide every adapted in_features"):
-        apply_adapter(_tiny(tiny_bert_config), spec.adapter)
+        apply_adapter(tiny_bert(), spec.adapter)
 
 
 def test_loraplus_gives_lora_b_the_ratio_times_the_learning_rate():
@@ -179,10 +162,10 @@ def _minilm():  # noqa: ANN202
     return load_encoder()
 
 
-def _saved(tmp_path, tiny_bert_config, **changes):  # noqa: ANN202
+def _saved(tmp_path, **changes):  # noqa: ANN202
     """A saved peft adapter folder of the tiny BERT under `changes`."""
     spec = TrialConfig(**changes).model_spec().adapter
-    adapted = apply_adapter(_tiny(tiny_bert_config), spec)
+    adapted = apply_adapter(tiny_bert(), spec)
     folder = tmp_path / "adapter"
     adapted.save_pretrained(str(folder))
     return folder
@@ -200,20 +183,20 @@ def _saved(tmp_path, tiny_bert_config, **changes):  # noqa: ANN202
         ({"method": "dora", "r": 4}, "a DoRA adapter (use_dora) cannot be merged exactly"),
     ],
 )
-def test_merging_refuses_what_it_cannot_merge_exactly(tmp_path, tiny_bert_config, changes, words):
+def test_merging_refuses_what_it_cannot_merge_exactly(tmp_path, changes, words):
     from model.merged import read_lora_adapter
 
-    folder = _saved(tmp_path, tiny_bert_config, **changes)
+    folder = _saved(tmp_path, **changes)
     with pytest.raises(ModelError) as err:
         read_lora_adapter(folder)
     message = str(err.value)
     assert words in message and "merging supports LoRA and rsLoRA" in message, message
 
 
-def test_merging_reads_a_gaussian_init_lora(tmp_path, tiny_bert_config):
+def test_merging_reads_a_gaussian_init_lora(tmp_path):
     from model.merged import read_lora_adapter
 
-    folder = _saved(tmp_path, tiny_bert_config, method="lora", r=4, init="gaussian")
+    folder = _saved(tmp_path, method="lora", r=4, init="gaussian")
     assert json.loads((folder / "adapter_config.json").read_text())["init_lora_weights"]
     assert len(read_lora_adapter(folder).factors) == 2 * 3  # q, k, v of 2 blocks
 

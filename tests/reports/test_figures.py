@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from reports.figure1 import block_parts, figure1
@@ -26,8 +25,6 @@ from tests.reports.fixtures.report_study import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = pd.read_csv(ROOT / "study" / "reference" / "paper_tables.csv")
-VALUES = ("sst", "para", "sts", "overall", "params_pct")
 
 
 def test_figure1_colours_come_from_the_recorded_names():

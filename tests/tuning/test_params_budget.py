@@ -4,23 +4,17 @@ as a constraint that prunes a real study's proposals before they run (a real loc
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from model.param_count import count_parameters
 from study.scales import scale_config
-from tests.conftest import PROJECT, read_rows
-
-
-def _study(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "study", *args], cwd=PROJECT,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+from tests.cli.bad_input_helpers import run_cli
+from tests.conftest import read_rows
 
 
 def test_params_prints_the_exact_count_as_one_json_line():
-    result = _study(
+    result = run_cli(
         "params", "--set", "method=vera", "--set", "r=64", "--set", "targets=all_linear"
     )
     assert result.returncode == 0, result.stderr
@@ -41,7 +35,7 @@ def test_params_prints_the_exact_count_as_one_json_line():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, needle):
-    result = _study(*argv)
+    result = run_cli(*argv)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
@@ -52,7 +46,7 @@ def test_a_budget_prunes_proposals_before_they_run(tmp_path):
     """peft_methods' first points at smoke scale with a 0.5% budget: LoRA, DoRA, AdaLoRA, OFT,
     BOFT and HRA (about 1%) are skipped before they run; VeRA and IA3 (about 0.1%) train."""
     out = tmp_path / "study"
-    result = _study("run", "peft_methods", "--scale", "smoke", "--out", str(out),
+    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out),
                     "--max-params-pct", "0.5", timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_rows(out)
@@ -72,7 +66,7 @@ def test_multi_objective_search_runs_across_methods_within_a_budget(tmp_path):
     import optuna
 
     out = tmp_path / "mo"
-    result = _study("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
+    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
                     "2", "--objectives", "overall,params_pct", "--max-params-pct", "0.5",
                     timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -83,7 +77,7 @@ def test_multi_objective_search_runs_across_methods_within_a_budget(tmp_path):
         backend = optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal"))
         storage = optuna.storages.JournalStorage(backend)
         (name,) = optuna.study.get_all_study_names(storage)
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = optuna.loadrun_cli(study_name=name, storage=storage)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
