@@ -10,11 +10,17 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from model.errors import ModelError
-from model.peft_configs import INITS, OPTIONS, PEFT_METHODS, check_size
+from model.peft_configs import PEFT_METHODS
 from model.spec import TARGET_MODULES, TASKS, AdapterSpec, HeadSpec, ModelSpec
 from study.errors import ConfigError
-from study.validate import check_choice, check_int, check_positive, check_unit, is_num
+from study.validate import (
+    check_choice,
+    check_int,
+    check_method_options,
+    check_positive,
+    check_unit,
+    is_num,
+)
 
 METHODS = ("full", *PEFT_METHODS)
 BIASES = ("none", "all")
@@ -29,16 +35,6 @@ FAULTS = ("", "nan", "raise")
 # The other methods' rates are the cpu-scale checks of study/bench/RESULTS.md ("methods").
 DEFAULT_LR = {"full": 5e-5, "lora": 3e-4, "dora": 3e-4, "adalora": 1e-3, "vera": 5e-3}
 DEFAULT_LR |= {"ia3": 5e-3, "oft": 1e-3, "boft": 1e-3, "hra": 1e-3}
-# TrialConfig's name of each AdapterSpec option in model.peft_configs.OPTIONS, and its default.
-_OPTION_FIELDS = {
-    "alpha": ("alpha", None),
-    "dropout": ("lora_dropout", 0.0),
-    "bias": ("bias", "none"),
-    "rslora": ("rslora", False),
-    "init": ("init", "default"),
-    "orthogonal": ("orthogonal", False),
-    "target_r": ("target_r", 0),
-}
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ class TrialConfig:
             check_positive(name, getattr(self, name))
         if self.lr is not None and self.lr_scale != 1.0:
             raise ConfigError("set lr or lr_scale, not both (lr_scale multiplies the default lr)")
-        self._check_method_options()
+        check_method_options(self)
         if not (is_num(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay={self.weight_decay!r} is invalid: must be >= 0")
         check_int("batch_size", self.batch_size, 1)
@@ -213,28 +209,6 @@ class TrialConfig:
         check_choice("precision", self.precision, PRECISIONS)
         check_int("threads", self.threads, 0)
         check_choice("inject_fault", self.inject_fault, FAULTS)
-
-    def _check_method_options(self) -> None:
-        check_choice("init", self.init, INITS)
-        check_int("target_r", self.target_r, 0)
-        if not (is_num(self.loraplus_lr_ratio) and self.loraplus_lr_ratio >= 0):
-            raise ConfigError(f"loraplus_lr_ratio={self.loraplus_lr_ratio!r} must be >= 0")
-        if self.method == "full":
-            return
-        allowed = OPTIONS[self.method]
-        for option, (name, default) in _OPTION_FIELDS.items():
-            if option not in allowed and getattr(self, name) != default:
-                takes = ", ".join(_OPTION_FIELDS[o][0] for o in allowed) or "none"
-                raise ConfigError(
-                    f"{name}={getattr(self, name)!r} is not supported by method={self.method} "
-                    f"(its options: {takes})"
-                )
-        if self.loraplus_lr_ratio and self.method not in ("lora", "dora"):
-            raise ConfigError(f"loraplus_lr_ratio needs method lora or dora (got {self.method})")
-        try:  # the size rules live with the peft configs
-            check_size(self.method, self.r, self.adalora_target_r)
-        except ModelError as err:
-            raise ConfigError(str(err)) from None
 
     @property
     def learning_rate(self) -> float:
