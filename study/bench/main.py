@@ -69,10 +69,10 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     import torch
 
     from model.encoder import load_tokenizer, weights_sha256
+    from study.bench.flops import gemm_peak
     from study.bench.padding import padding_table
     from study.bench.steps import (
         bench_batches,
-        gemm_peak,
         measured_precisions,
         method_steps,
         step_ratios,
