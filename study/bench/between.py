@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-BETWEEN: dict[str, Any] = {}  # "server": a bench_trials.PlainServer; "runs": what it timed
+BETWEEN: dict[str, Any] = {}  # "server": a ray_trials.PlainServer; "runs": what it timed
 
 
 def plain_run_between_trials() -> None:

@@ -2,11 +2,11 @@
 
 One process measures, on the same batches and data: the GEMM peak; step time, tokens/s and
 achieved FLOP/s of full fine-tuning, LoRA and DoRA in fp32 and bf16 (study/bench/steps.py);
-the padding efficiency of our batcher (bench_padding.py); one trial in fp32 and in bf16 (the
-default precision's evidence), its time split and peak RSS (bench_trials.py); the same trial
-under Ray Tune (bench_trials.py); Hugging Face Trainer + peft against our loop (bench_peer.py).
+the padding efficiency of our batcher (padding.py); one trial in fp32 and in bf16 (the
+default precision's evidence), its time split and peak RSS (trials.py); the same trial
+under Ray Tune (ray_trials.py); Hugging Face Trainer + peft against our loop (peer.py).
 --quick takes fewer steps, a smaller trial, and skips Ray and the Trainer.
---asha DIR only reports what early stopping saved in a study folder (bench_asha.py).
+--asha DIR only reports what early stopping saved in a study folder (asha.py).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
                 f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "
                 "each followed by a run in a warm plain process while Ray's processes are stopped"
             )
-            from study.bench.trials import ray_trials
+            from study.bench.ray_trials import ray_trials
 
             ray = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES)
             result["ray"] = ray

@@ -149,7 +149,7 @@ def test_bench_quick_writes_every_key(tmp_path):
 def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp_path):
     """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray), with a
     plain run of the same trial after each Ray trial while the study waits, Ray stopped."""
-    from study.bench.trials import ray_trials
+    from study.bench.ray_trials import ray_trials
 
     r = ray_trials(tmp_path / "smoke", "smoke", samples=3)
     assert len(r["trials"]) == 3 and {t["status"] for t in r["trials"]} == {"completed"}
@@ -207,7 +207,7 @@ def test_freeze_cluster_stops_the_drivers_children_but_the_plain_process():
 
 
 def test_ray_overhead_leaves_out_the_plain_runs_between_trials_and_compares_with_them():
-    from study.bench.trials import ray_overhead
+    from study.bench.ray_trials import ray_overhead
 
     # three trials in one worker (the first also pays the study's start); after each, a plain
     # run of 30, 20 and 20.5 s while the study waited (the first only warms its process)
