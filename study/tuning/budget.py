@@ -47,10 +47,6 @@ class ParamsPctCheck:
         return self.seen[key]
 
 
-def params_pct_check(base: TrialConfig, budget: float) -> Check:
-    return ParamsPctCheck(base, budget)
-
-
 class BudgetedOptunaSearch(OptunaSearch):
     """OptunaSearch that asks again while a proposal fails `check` (marked PRUNED in the
     journal, one line on stderr each)."""

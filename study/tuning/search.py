@@ -47,9 +47,9 @@ def make_searcher(plan: StudyPlan) -> OptunaSearch:
     }
     if plan.max_params_pct is None:
         return OptunaSearch(**settings)
-    from study.tuning.budget import BudgetedOptunaSearch, params_pct_check
+    from study.tuning.budget import BudgetedOptunaSearch, ParamsPctCheck
 
-    return BudgetedOptunaSearch(check=params_pct_check(plan.base, plan.max_params_pct), **settings)
+    return BudgetedOptunaSearch(check=ParamsPctCheck(plan.base, plan.max_params_pct), **settings)
 
 
 class PinnedASHA(ASHAScheduler):

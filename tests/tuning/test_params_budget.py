@@ -77,7 +77,7 @@ def test_multi_objective_search_runs_across_methods_within_a_budget(tmp_path):
         backend = optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal"))
         storage = optuna.storages.JournalStorage(backend)
         (name,) = optuna.study.get_all_study_names(storage)
-        study = optuna.loadrun_cli(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=storage)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
