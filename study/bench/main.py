@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from study.bench.host import host_meta
 from study.bench.report import print_report
 from study.options import BenchOptions
 
@@ -90,7 +90,7 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     from study.train.device import cpu_has_fast_bf16, gpu_name, pick_device, resolve_precision
 
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"meta": {**_meta(quick), "complete": False}}
+    result: dict[str, Any] = {"meta": {**host_meta(quick), "complete": False}}
     skipped = ["ray", "peer"] if quick else []
     result["meta"]["skipped"] = skipped
     device = pick_device()
@@ -236,33 +236,6 @@ def _paired_or_start(row: dict[str, float]) -> float:
     """Achieved / peak FLOP/s against the peak read beside the LoRA blocks (bench_steps), else
     against the run's opening peak (a quick or older run)."""
     return row.get("paired_peak_fraction", row["peak_fraction"])
-
-
-def _meta(quick: bool) -> dict[str, Any]:
-    import peft
-    import torch
-    import transformers
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "quick": quick,
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "load_average_before": os.getloadavg(),
-    }
 
 
 def _guarded(fn: Any, *args: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ LEGEND = {
     "full_over_lora_step": "step time full fine-tuning / LoRA qkv r=16, default precision",
     "dora_over_lora_step": "step time DoRA / LoRA (qkv, r=16), default precision",
     "ray_overhead_pct": "% a reused Ray worker's trial (end to end) takes beyond the same "
-    "trial in a plain process run after each, Ray's processes stopped meanwhile (mean of 4 each)",
+    "trial in a plain process run after each, Ray's processes stopped meanwhile (mean vs mean)",
     "peak_rss_mb": "peak RSS of one trial process (MiB), largest of the measured configs",
     "fp32_bf16_max_abs_diff": "largest |fp32 - bf16| over dev sst, para, sts, overall",
 }
@@ -25,8 +25,10 @@ def print_report(result: dict[str, Any]) -> None:
         return
     m = result["meta"]
     gpu = f"  GPU {m['gpu']}" if m.get("gpu") else ""
+    family = f" family {m['cpu_family']} model {m['cpu_model']}" if m.get("cpu_family") else ""
     print(
-        f"peft-study bench  {m['date']}  {m['cpu']} ({m['cores']} cores){gpu}  torch {m['torch']}"
+        f"peft-study bench  {m['date']}  {m['cpu']}{family} ({m['cores']} cores){gpu}  "
+        f"torch {m['torch']}"
     )
     print(
         f"load average before {_load(m['load_average_before'])}, after "
@@ -231,4 +233,6 @@ def _compile(c: dict[str, Any]) -> None:
     )
     print(f"  compiled / pack per block: {ratios}: {verdict}")
     for name, gains in c["rewrite_gain"].items():
-        print(f"  without {name}: " + " ".join(f"{g:.3f}" for g in gains) + " x the pack's step")
+        kept = c.get("rewrite_keeps", {}).get(name)
+        verdict = "" if kept is None else ("; earns its place" if kept else "; under 5%: remove")
+        print(f"  without {name}: {' '.join(f'{g:.3f}' for g in gains)} x the pack's step{verdict}")

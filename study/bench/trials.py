@@ -43,6 +43,7 @@ def smoke_plan(out_dir: Path, scale: str, samples: int = 1):  # noqa: ANN201 - S
         study="smoke",
         scale=scale,
         samples=samples,
+        seeds=1,  # the same trial `samples` times, no seed reruns after it
         out=str(out_dir),
         # else Ray hides the GPU from a worker that asked for none
         gpus_per_trial=1.0 if pick_device().type == "cuda" else 0.0,

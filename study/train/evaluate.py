@@ -7,10 +7,10 @@ import contextlib
 import numpy as np
 import torch
 
-from model.accel.malloc import release_free_memory
 from model.multitask import MultiTaskBert
 from study.data.batching import Encoded, collate, sorted_batches
 from study.metrics import overall_score, task_score
+from study.train.memory import release_free_memory
 
 EVAL_BATCH = 64  # examples per evaluation batch (length-sorted, so little padding)
 

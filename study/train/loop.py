@@ -14,7 +14,6 @@ import time
 import numpy as np
 import torch
 
-from model.accel.malloc import release_free_memory
 from model.adapters import adalora_after_step, adalora_orth_reg
 from model.heads import task_loss
 from model.multitask import MultiTaskBert
@@ -22,6 +21,7 @@ from study.config import TrialConfig
 from study.data.batching import Encoded, collate, micro_batches, training_batches
 from study.errors import NonFiniteLossError, TrialStopped
 from study.train.device import autocast
+from study.train.memory import release_free_memory
 
 
 def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Optimizer:

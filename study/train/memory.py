@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
+import sys
 
-from model.accel.malloc import release_free_memory
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    """glibc, or None (another libc or platform: then nothing is trimmed)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        lib.malloc_trim  # noqa: B018 - glibc only (musl lacks it)
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+def release_free_memory() -> None:
+    """Hand the free pages inside glibc's heaps back to the system. glibc returns only a heap's
+    top on free, so a pass's freed activations stay resident; called between task passes and
+    before a reused worker's next trial, whose peak RSS would otherwise start at the last one's."""
+    lib = _libc()
+    if lib is not None:
+        lib.malloc_trim(0)
 
 
 def start_trial_memory() -> None:

@@ -262,3 +262,13 @@ def test_peer_runs_the_target_pair_twice_in_abba_order():
     assert p["ours_over_trainer_grouped_fp32"] == pytest.approx(
         ours["samples_per_s"] / grouped["samples_per_s"]
     )
+
+
+def test_the_ray_part_plans_the_same_trial_without_seed_reruns(tmp_path):
+    """The cpu scale reruns a study's best with 3 seeds; the bench's Ray part times one trial
+    `samples` times and no more (a rerun would triple the part's time)."""
+    from study.bench.trials import smoke_plan
+
+    plan = smoke_plan(tmp_path / "smoke", "cpu", samples=5)
+    assert plan.seeds == 1
+    assert plan.spec.points_to_evaluate == (plan.spec.points_to_evaluate[0],) * 5
