@@ -8,15 +8,16 @@ runs instead.
 
     rewrite           when             what
     bf16_weights      bf16             frozen base linear weights stored in bf16 (no per-call cast)
+    bf16_stream       bf16             activations stay bf16 between layers (LayerNorm, peft casts)
     lean_dora         DoRA             DoRA's activation-sized work in the activation dtype
     prepacked_linear  CPU, bf16        frozen weights in oneDNN's layout, reordered once
-    (these three only for LoRA/DoRA: LORA_ONLY)
+    fused_qkv         CPU, bf16        LoRA/DoRA query, key and value as one product
+    (the first five only for LoRA/DoRA: LORA_ONLY)
     fast_dropout      CPU              dropout masks from numpy's SFC64, attention included
     cuda_attention    CUDA             SDPA without cuDNN's per-shape plans
 
-A rewrite stays only while it beats torch's own path by at least 5% on the step it targets
-(`study bench`'s pack-without-each-rewrite blocks); study/bench/RESULTS.md lists the ones that
-did not and were removed.
+A rewrite stays while the step it targets (LoRA's or DoRA's) without it is at least 5% slower
+(`study bench`'s pack-less-one-rewrite blocks); study/bench/RESULTS.md lists those removed.
 """
 
 from __future__ import annotations
@@ -28,17 +29,26 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-REWRITES = ("bf16_weights", "lean_dora", "prepacked_linear", "fast_dropout", "cuda_attention")
+REWRITES = (
+    "bf16_weights",
+    "bf16_stream",
+    "lean_dora",
+    "prepacked_linear",
+    "fused_qkv",
+    "fast_dropout",
+    "cuda_attention",
+)
 # the module that says whether a rewrite's private APIs exist here (its `available()`)
 _CHECKED_BY = {
     "lean_dora": "lean_dora",
     "prepacked_linear": "prepacked_linear",
+    "fused_qkv": "fused_qkv",
     "fast_dropout": "attention",
 }
 # Rewrites written against peft's LoRA layers (and the Linear they wrap). Other methods (VeRA,
 # IA3, OFT, BOFT, HRA, AdaLoRA's SVD layers) read the base weight in their own forward, so
 # they run without these; the rest of the pack is method-agnostic.
-LORA_ONLY = {"bf16_weights", "lean_dora", "prepacked_linear"}
+LORA_ONLY = {"bf16_weights", "bf16_stream", "lean_dora", "prepacked_linear", "fused_qkv"}
 _WARNED: set[str] = set()
 
 
@@ -62,8 +72,10 @@ def applies(name: str, device: torch.device, precision: str) -> bool:
     cpu, bf16 = device.type == "cpu", precision == "bf16"
     return {
         "bf16_weights": bf16,
+        "bf16_stream": bf16,
         "lean_dora": True,
         "prepacked_linear": cpu and bf16,
+        "fused_qkv": cpu and bf16,
         "fast_dropout": cpu,
         "cuda_attention": device.type == "cuda",
     }[name]
@@ -109,6 +121,10 @@ def _apply(name: str, model: nn.Module) -> None:
         from model.accel.bf16_weights import store_frozen_base_in
 
         store_frozen_base_in(model, torch.bfloat16)
+    elif name == "bf16_stream":
+        from model.accel.bf16_stream import keep_activations_in_autocast_dtype
+
+        keep_activations_in_autocast_dtype(model)
     elif name == "lean_dora":
         from model.accel.lean_dora import use_lean_dora
 
@@ -117,6 +133,10 @@ def _apply(name: str, model: nn.Module) -> None:
         from model.accel.prepacked_linear import prepack_frozen_linears
 
         prepack_frozen_linears(model)
+    elif name == "fused_qkv":
+        from model.accel.fused_qkv import fuse_qkv_lora
+
+        fuse_qkv_lora(model)
     elif name == "fast_dropout":
         from model.accel.attention import route_attention
         from model.accel.fast_dropout import use_fast_dropout

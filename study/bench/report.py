@@ -232,7 +232,12 @@ def _compile(c: dict[str, Any]) -> None:
         "the pack beats it by >= 5% on every block" if c["pack_beats_compile"] else "NOT 5% faster"
     )
     print(f"  compiled / pack per block: {ratios}: {verdict}")
-    for name, gains in c["rewrite_gain"].items():
+    for name, by_step in c["rewrite_gain"].items():
+        if isinstance(by_step, list):  # written before DoRA's step was timed too
+            by_step = {"lora": by_step}
         kept = c.get("rewrite_keeps", {}).get(name)
-        verdict = "" if kept is None else ("; earns its place" if kept else "; under 5%: remove")
-        print(f"  without {name}: {' '.join(f'{g:.3f}' for g in gains)} x the pack's step{verdict}")
+        verdict = "" if kept is None else ("earns its place" if kept else "under 5%: remove")
+        steps = "; ".join(
+            f"{s} {' '.join(f'{g:.3f}' for g in gains)}" for s, gains in by_step.items()
+        )
+        print(f"  step without {name} / the pack's: {steps}: {verdict}")

@@ -20,14 +20,16 @@ from study.data.files import load_split
 from study.train.trial import build_trial_model
 
 CPU = torch.device("cpu")
-# What each rewrite needs applied with it (prepacking reads bf16 weights).
-NEEDS = {"prepacked_linear": ("bf16_weights",)}
+# What each rewrite needs applied with it (prepacking reads bf16 weights; fusing, prepacked ones).
+NEEDS = {"prepacked_linear": ("bf16_weights",), "fused_qkv": ("bf16_weights", "prepacked_linear")}
 # (precision, how close to the plain path): "exact" = bit for bit; a float = the largest
 # |difference| of outputs, relative to the largest |plain output|, and the least cosine between
 # each trainable parameter's gradients.
 TOLERANCE = {
     "bf16_weights": ("bf16", "exact"),  # the stored bf16 values are what autocast casts to
     "prepacked_linear": ("bf16", "exact"),  # the same oneDNN kernels on a reordered weight
+    "fused_qkv": ("bf16", 0.02),  # the LoRA term is summed in fp32 instead of rounded first
+    "bf16_stream": ("bf16", 0.05),  # activations rounded to bf16 between layers
     "lean_dora": ("fp32", 1e-4),  # the same math, another order of operations
     "fast_dropout": ("fp32", "exact"),  # in eval; the masks' distribution: test_fast_dropout.py
 }
@@ -96,8 +98,8 @@ def test_each_rewrite_matches_the_plain_path(rewrite, sst_batch):
 
 
 def test_a_missing_private_api_falls_back_with_one_warning(monkeypatch, sst_batch):
-    """Without torch.ops.mkldnn's linear op (another torch build), prepacking is off with one
-    warning line, and the model computes what the plain path does."""
+    """Without torch.ops.mkldnn's linear op (another torch build), prepacking and fused q/k/v
+    are off with one warning line each, and the model computes what the plain path does."""
     from model.accel import prepacked_linear
 
     monkeypatch.setattr(prepacked_linear, "LINEAR_OP", "_no_such_linear_op")
@@ -108,13 +110,13 @@ def test_a_missing_private_api_falls_back_with_one_warning(monkeypatch, sst_batc
     model.load_state_dict(plain.state_dict())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        applied = accelerate(model, CPU, "bf16")
-        accelerate(model, CPU, "bf16")  # warned once per process
+        applied = accelerate(model, CPU, "bf16", skip=("bf16_stream",))
+        accelerate(model, CPU, "bf16", skip=("bf16_stream",))  # warned once per process
     messages = [str(w.message) for w in caught if issubclass(w.category, AccelFallbackWarning)]
-    assert len(messages) == 1, messages
+    assert len(messages) == 2, messages
     assert all("\n" not in m and "_no_such_linear_op" in m for m in messages)
-    assert {m.split()[1] for m in messages} == {"prepacked_linear"}
-    assert "prepacked_linear" not in applied
+    assert {m.split()[1] for m in messages} == {"prepacked_linear", "fused_qkv"}
+    assert "prepacked_linear" not in applied and "fused_qkv" not in applied
     assert "bf16_weights" in applied
     plain_bf16 = build_trial_model(_config("lora"), CPU, "bf16")
     plain_bf16.load_state_dict(plain.state_dict())
