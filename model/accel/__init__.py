@@ -8,11 +8,10 @@ runs instead.
 
     rewrite           when             what
     bf16_weights      bf16             frozen base linear weights stored in bf16 (no per-call cast)
-    bf16_stream       bf16             activations stay bf16 between layers (LayerNorm, peft casts)
     lean_dora         DoRA             DoRA's activation-sized work in the activation dtype
     prepacked_linear  CPU, bf16        frozen weights in oneDNN's layout, reordered once
     fused_qkv         CPU, bf16        LoRA/DoRA query, key and value as one product
-    (the first five only for LoRA/DoRA: LORA_ONLY)
+    (the first four only for LoRA/DoRA: LORA_ONLY)
     fast_dropout      CPU              dropout masks from numpy's SFC64, attention included
     cuda_attention    CUDA             SDPA without cuDNN's per-shape plans
 
@@ -31,7 +30,6 @@ from torch import nn
 
 REWRITES = (
     "bf16_weights",
-    "bf16_stream",
     "lean_dora",
     "prepacked_linear",
     "fused_qkv",
@@ -48,7 +46,7 @@ _CHECKED_BY = {
 # Rewrites written against peft's LoRA layers (and the Linear they wrap). Other methods (VeRA,
 # IA3, OFT, BOFT, HRA, AdaLoRA's SVD layers) read the base weight in their own forward, so
 # they run without these; the rest of the pack is method-agnostic.
-LORA_ONLY = {"bf16_weights", "bf16_stream", "lean_dora", "prepacked_linear", "fused_qkv"}
+LORA_ONLY = {"bf16_weights", "lean_dora", "prepacked_linear", "fused_qkv"}
 _WARNED: set[str] = set()
 
 
@@ -72,7 +70,6 @@ def applies(name: str, device: torch.device, precision: str) -> bool:
     cpu, bf16 = device.type == "cpu", precision == "bf16"
     return {
         "bf16_weights": bf16,
-        "bf16_stream": bf16,
         "lean_dora": True,
         "prepacked_linear": cpu and bf16,
         "fused_qkv": cpu and bf16,
@@ -121,10 +118,6 @@ def _apply(name: str, model: nn.Module) -> None:
         from model.accel.bf16_weights import store_frozen_base_in
 
         store_frozen_base_in(model, torch.bfloat16)
-    elif name == "bf16_stream":
-        from model.accel.bf16_stream import keep_activations_in_autocast_dtype
-
-        keep_activations_in_autocast_dtype(model)
     elif name == "lean_dora":
         from model.accel.lean_dora import use_lean_dora
 

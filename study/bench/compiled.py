@@ -6,9 +6,7 @@ torch.compile (compile time reported apart: the untimed warm-up pass), and the p
 of its rewrites that apply here, on LoRA's step and, for the LoRA/DoRA rewrites, on DoRA's
 (what each one is worth on the steps it targets). The pack earns its place when it beats
 torch.compile by at least KEEP on every block; a rewrite, when the step without it is at least
-KEEP times the pack's on the mean of the paired blocks of LoRA's or DoRA's step. Rewrites that
-stand in for each other (the bf16 stream and fused q/k/v both save casts) can each look cheap
-alone: the pack less both of them is timed too.
+KEEP times the pack's on the mean of the paired blocks of LoRA's or DoRA's step.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from study.config import TrialConfig
 KEEP = 1.05  # how much faster the pack (and each rewrite) must make the step
 LORA = {"method": "lora", "targets": "qkv", "r": 16}
 DORA = {"method": "dora", "targets": "qkv", "r": 16}
-PAIR = ("bf16_stream", "fused_qkv")  # removed together as well: they overlap
 
 
 def _variant(config: TrialConfig, device: torch.device, precision: str, kind: str, skip=()):  # noqa: ANN001, ANN202
@@ -61,10 +58,6 @@ def _variants(base: TrialConfig, device: torch.device, precision: str) -> tuple[
             variants[f"dora_pack_without_{name}"] = _variant(
                 dora, device, precision, "pack", (name,)
             )
-    if set(PAIR) <= set(rewrites):
-        both = "+".join(PAIR)
-        variants[f"pack_without_{both}"] = _variant(lora, device, precision, "pack", PAIR)
-        variants[f"dora_pack_without_{both}"] = _variant(dora, device, precision, "pack", PAIR)
     return variants, rewrites
 
 
@@ -106,7 +99,7 @@ def compile_vs_pack(
     out["compiled_over_pack"] = ratio
     out["pack_beats_compile"] = min(ratio) >= KEEP
     gains: dict[str, dict[str, list[float]]] = {}
-    for name in [*rewrites, "+".join(PAIR)]:
+    for name in rewrites:
         for step, prefix in (("lora", ""), ("dora", "dora_")):
             without = per_block.get(f"{prefix}pack_without_{name}")
             if without is not None:

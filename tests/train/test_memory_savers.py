@@ -99,10 +99,9 @@ def test_full_fine_tuning_shares_nothing(tiny_bert_config):
 
 @pytest.mark.parametrize("method", ["lora", "dora"])
 def test_bf16_trial_model_is_as_close_to_fp32_as_plain_autocast(method, sts_pairs):
-    """build_trial_model(..., "bf16") stores frozen linears in bf16 and keeps activations, the
-    residual stream included, in bf16 (model/accel/bf16_stream.py). Its output under autocast is
-    within twice the error of plain autocast against the fp32 model (measured: 1.4-1.5x, ~1%
-    of the states' mean size); `study bench` checks that dev metrics stay within 0.01."""
+    """build_trial_model(..., "bf16") stores frozen linears in bf16 (the values autocast casts
+    them to) and fuses q/k/v. Its output under autocast is within twice the error of plain
+    autocast against the fp32 model; `study bench` checks that dev metrics stay within 0.01."""
     from model.encoder import load_encoder
     from study.train.device import autocast
     from study.train.trial import build_trial_model
@@ -122,9 +121,6 @@ def test_bf16_trial_model_is_as_close_to_fp32_as_plain_autocast(method, sts_pair
                 a.normal_(0, 0.05)
                 b.copy_(a)
     batch = collate(sts_pairs, np.arange(8))
-    states = []
-    block = fast.encoder_for("sts").get_base_model().encoder.layer[2]
-    block.register_forward_hook(lambda _m, _a, out: states.append(out[0].dtype))
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def hidden(model: torch.nn.Module) -> torch.Tensor:  # (B, T, H) last hidden states
@@ -134,8 +130,7 @@ def test_bf16_trial_model_is_as_close_to_fp32_as_plain_autocast(method, sts_pair
         exact = hidden(plain)
         with autocast("bf16", cpu):
             want, got = hidden(plain), hidden(fast)
-    assert states == [torch.bfloat16] and not torch.equal(got, want)  # the residual stream
     mask = batch["attention_mask"].bool()
     autocast_error = (want - exact).abs()[mask].mean()
     our_error = (got - exact).abs()[mask].mean()
-    assert our_error <= 2 * autocast_error, (our_error, autocast_error)  # measured: 1.5x
+    assert our_error <= 2 * autocast_error, (our_error, autocast_error)
