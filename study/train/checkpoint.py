@@ -14,8 +14,10 @@ A merge trial's folder holds a merge.json instead of adapters (study/merge/recip
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -134,12 +136,12 @@ def _load_encoder_weights(ckpt: Path, key: str, config: TrialConfig, base):  # n
 
 
 def library_versions() -> dict[str, str]:
-    import peft
-    import torch
-    import transformers
+    """The torch, transformers and peft this process runs: the loaded module's version, else
+    the installed package's, so a study's driver records them without importing peft (seconds
+    before its first trial)."""
+    return {name: _version(name) for name in ("torch", "transformers", "peft")}
 
-    return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-    }
+
+def _version(name: str) -> str:
+    module = sys.modules.get(name)
+    return module.__version__ if module is not None else importlib.metadata.version(name)

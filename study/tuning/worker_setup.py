@@ -1,7 +1,8 @@
-"""Ray worker_process_setup_hook: import the heavy libraries when a worker process starts.
+"""Ray worker_process_setup_hook: runs once in each worker process, before its trial actor.
 
-Ray prestarts idle worker processes; with this hook they import torch/transformers/peft while
-idle, so a new trial actor (one per trial, named after it in the dashboard) starts warm.
+It imports torch/transformers/peft, which the trial actor needs, and keeps the main thread's
+torch to one thread (below). A local Ray starts no idle workers (tuning/cluster.py), so this
+runs when Tune asks for a worker.
 """
 
 from __future__ import annotations

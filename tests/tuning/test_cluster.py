@@ -6,6 +6,7 @@ Each node is a `ray start --block` process group of its own, so a test can kill 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,8 +69,10 @@ def wait_for_nodes(address: str, count: int, timeout: float = 120) -> None:
     raise AssertionError(f"the cluster at {address} did not reach {count} nodes")
 
 
-@pytest.fixture
-def two_nodes():
+@contextlib.contextmanager
+def started_cluster():
+    """(address, the second node's process) of a fresh head plus a second node; both stopped
+    on exit."""
     port = free_port()
     address = f"127.0.0.1:{port}"
     head = start_node(
@@ -104,6 +107,14 @@ def two_nodes():
             if node is not None:
                 stop_node(node)
         shutil.rmtree(worker_tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """One cluster for this file's tests (each takes ~15 s to start). The test that kills the
+    second node comes last."""
+    with started_cluster() as cluster:
+        yield cluster
 
 
 def study_cmd(address: str, out: Path, samples: int, *extra: str) -> list[str]:
@@ -147,7 +158,25 @@ def test_a_study_runs_across_both_nodes(two_nodes, tmp_path):
     assert len(nodes) == 2, "each node should have run one trial"
 
 
+def test_a_request_no_node_of_the_cluster_meets_is_refused_at_once(two_nodes, tmp_path):
+    """The study's default of 2 CPUs per trial on two 1-CPU nodes: one line naming the request
+    and the largest node, exit 2, before any trial is queued (it used to wait forever)."""
+    address, _ = two_nodes
+    cmd = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke",
+           "--address", address, "--out", str(tmp_path / "s")]  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert "asks for 2 CPU and 0 GPU" in errors[0]
+    assert "the largest has 1 CPU and 0 GPU; 2 node(s)" in errors[0]
+    assert time.monotonic() - started < 120
+    assert read_rows(tmp_path / "s") == []  # nothing ran, nothing half-written
+
+
 def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_path):
+    """Last in this file: it kills the shared cluster's second node."""
     address, worker = two_nodes
     out = tmp_path / "k"
     # Longer trials (train 256 examples/task) so the kill lands mid-trial.
@@ -180,20 +209,3 @@ def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_p
     # The two trials running at the kill (one of them on the killed node) and the third all
     # finished on the surviving node.
     assert len(after) >= 2 and len({r["node_id"] for r in after}) == 1
-
-
-def test_a_request_no_node_of_the_cluster_meets_is_refused_at_once(two_nodes, tmp_path):
-    """The study's default of 2 CPUs per trial on two 1-CPU nodes: one line naming the request
-    and the largest node, exit 2, before any trial is queued (it used to wait forever)."""
-    address, _ = two_nodes
-    cmd = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke",
-           "--address", address, "--out", str(tmp_path / "s")]  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, proc.stderr[-3000:]
-    assert "asks for 2 CPU and 0 GPU" in errors[0]
-    assert "the largest has 1 CPU and 0 GPU; 2 node(s)" in errors[0]
-    assert time.monotonic() - started < 120
-    assert read_rows(tmp_path / "s") == []  # nothing ran, nothing half-written

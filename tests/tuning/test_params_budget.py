@@ -41,13 +41,23 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle):
     assert len(lines) == 1 and needle in lines[0], result.stderr
 
 
+@pytest.fixture(scope="module")
+def budgeted(tmp_path_factory):
+    """One smoke study over peft_methods' first points with a 0.5% budget and two objectives,
+    overall against params_pct (no ASHA). The budget check wraps Optuna's proposals the same
+    way whatever the objectives, so this one run serves both tests below."""
+    out = tmp_path_factory.mktemp("budget") / "mo"
+    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
+                    "2", "--objectives", "overall,params_pct", "--max-params-pct", "0.5",
+                    timeout=900)  # fmt: skip
+    return out, result
+
+
 @pytest.mark.slow
-def test_a_budget_prunes_proposals_before_they_run(tmp_path):
+def test_a_budget_prunes_proposals_before_they_run(budgeted):
     """peft_methods' first points at smoke scale with a 0.5% budget: LoRA, DoRA, AdaLoRA, OFT,
     BOFT and HRA (about 1%) are skipped before they run; VeRA and IA3 (about 0.1%) train."""
-    out = tmp_path / "study"
-    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out),
-                    "--max-params-pct", "0.5", timeout=900)  # fmt: skip
+    out, result = budgeted
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_rows(out)
     assert sorted(r["config"]["method"] for r in rows) == ["ia3", "vera"]
@@ -58,17 +68,14 @@ def test_a_budget_prunes_proposals_before_they_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_objective_search_runs_across_methods_within_a_budget(tmp_path):
+def test_multi_objective_search_runs_across_methods_within_a_budget(budgeted):
     """overall against params_pct (no ASHA) over peft_methods' first points, with the budget:
     Optuna's journal holds a two-objective study whose run trials carry both values."""
     import warnings
 
     import optuna
 
-    out = tmp_path / "mo"
-    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
-                    "2", "--objectives", "overall,params_pct", "--max-params-pct", "0.5",
-                    timeout=900)  # fmt: skip
+    out, result = budgeted
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_rows(out)
     assert sorted(r["config"]["method"] for r in rows) == ["ia3", "vera"]
