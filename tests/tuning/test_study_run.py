@@ -109,12 +109,13 @@ def _bytes(path) -> bytes:  # noqa: ANN001
 def two_studies(tmp_path_factory):
     """Two smoke studies at once on this machine, each on its own local Ray: `plain` (reused
     workers) and `fresh` (--fresh-workers) in other folders; and, while `plain` runs, a third
-    command on `plain`'s folder, which must be refused at once."""
+    command on `plain`'s folder, which must be refused at once. `fresh` starts once Tune has
+    made `plain`'s first trial, with its three trials still to run: on 2 cores, two studies
+    overlapping from start to end took longer than one after the other."""
     root = tmp_path_factory.mktemp("two")
     plain_out, fresh_out = root / "plain", root / "fresh"
     plain = _start("run", "smoke", "--scale", "smoke", "--out", str(plain_out))
     _wait_for_lock(plain_out, plain)
-    fresh = _start("run", "smoke", "--scale", "smoke", "--out", str(fresh_out), "--fresh-workers")
     before = {n: (plain_out / n).read_bytes() for n in ("study.json",) if (plain_out / n).is_file()}
     rows_before, journal_before = (
         _bytes(plain_out / "trials.jsonl"),
@@ -126,6 +127,12 @@ def two_studies(tmp_path_factory):
         and _bytes(plain_out / "trials.jsonl").startswith(rows_before)
         and _bytes(plain_out / "optuna.journal").startswith(journal_before)
     )
+    deadline = time.time() + 300  # until Tune has made plain's first trial folder
+    while time.time() < deadline and plain.poll() is None:
+        if list((plain_out / "ray" / "smoke").glob("smoke_*")):
+            break
+        time.sleep(0.5)
+    fresh = _start("run", "smoke", "--scale", "smoke", "--out", str(fresh_out), "--fresh-workers")
     outs = {}
     for name, proc in (("plain", plain), ("fresh", fresh)):
         stdout, stderr = proc.communicate(timeout=1200)
