@@ -59,6 +59,11 @@ class Ragged:
         pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
         return Ragged(self.values[pos], offsets)
 
+    def concat(self, other: Ragged) -> Ragged:
+        """The rows of self, then the rows of other."""
+        offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
+        return Ragged(np.concatenate([self.values, other.values]), offsets)
+
     def pad(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, T) rows at `index` right-padded with 0 to the longest, and the (B, T) 0/1 mask."""
         starts = self.offsets[index]

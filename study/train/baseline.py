@@ -166,35 +166,26 @@ def _cosines(encoder: torch.nn.Module, data: Encoded) -> np.ndarray:
     Each distinct sentence is embedded once, in batches sorted by its own length: Quora pairs
     repeat questions, and a pair's two sides differ in length."""
     n = len(data)
-    ids = _stack(data.ids, data.ids_b)
+    ids = data.ids.concat(data.ids_b)
     side_b_types = Ragged(np.zeros_like(data.ids_b.values, dtype=data.types.values.dtype),
                           data.ids_b.offsets)  # fmt: skip
-    types = _stack(data.types, side_b_types)
+    types = data.types.concat(side_b_types)
     first: dict[bytes, int] = {}
     slot = np.array(  # (2N,) which distinct sentence each side is
         [first.setdefault(ids.row(i).tobytes() + types.row(i).tobytes(), len(first))
          for i in range(2 * n)], dtype=np.int64,
     )  # fmt: skip
     rows = np.unique(slot, return_index=True)[1]  # (U,) a row of each distinct sentence
-    embedded = None
     with torch.inference_mode():
+        embedded = torch.zeros(len(rows), encoder.config.hidden_size)  # (U, H)
         for batch in sorted_batches(ids.lengths_at(rows), EMBED_BATCH):
             index = rows[batch]
             (tok, mask), (typ, _) = ids.pad(index), types.pad(index)
-            u = _mean_pooled(
+            embedded[torch.from_numpy(batch)] = _mean_pooled(
                 encoder, *(torch.from_numpy(a.astype(np.int64)) for a in (tok, mask, typ))
-            )  # (B, H)
-            if embedded is None:
-                embedded = torch.zeros(len(rows), u.shape[-1], dtype=u.dtype)
-            embedded[torch.from_numpy(batch)] = u
+            )
     u, v = embedded[torch.from_numpy(slot[:n])], embedded[torch.from_numpy(slot[n:])]
     return torch.nn.functional.cosine_similarity(u, v, dim=-1).double().numpy()
-
-
-def _stack(a: Ragged, b: Ragged) -> Ragged:
-    """The rows of a, then the rows of b."""
-    return Ragged(np.concatenate([a.values, b.values]),
-                  np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]))  # fmt: skip
 
 
 def _mean_pooled(encoder, ids, mask, types) -> torch.Tensor:  # noqa: ANN001
