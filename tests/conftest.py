@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Two xdist workers share 2 cores: OpenMP threads that spin while they wait would take the
+# other worker's core (read by libgomp when torch loads, so before any test imports it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PROJECT = Path(__file__).resolve().parent.parent
 DATA = PROJECT / "data"
@@ -96,3 +99,13 @@ def read_rows(study_dir) -> list[dict]:  # noqa: ANN001
     from study.trials_file import read_records
 
     return [record.to_dict() for record in read_records(study_dir)]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook has no order)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per test module, so module fixtures are built once; one group for every
+    `local_ray` test, so two of them never share this machine (ports, process scans, timing)."""
+    for item in items:
+        module = str(item.path.relative_to(config.rootpath))
+        group = "local_ray" if item.get_closest_marker("local_ray") else module
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -26,6 +26,8 @@ from study.errors import ModelError
 from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT, read_rows
 
+pytestmark = pytest.mark.local_ray
+
 # ---- a bait pickle: unpickling it (torch.load(weights_only=False)) makes a folder ----
 
 

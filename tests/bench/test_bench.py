@@ -146,6 +146,7 @@ def test_bench_quick_writes_every_key(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.local_ray
 def test_bench_ray_part_runs_the_same_trial_three_times_in_one_reused_worker(tmp_path):
     """The bench's Ray measurement on study smoke at the smoke scale (a real local Ray), with a
     plain run of the same trial after each Ray trial while the study waits, Ray stopped."""

@@ -27,7 +27,10 @@ from study.scales import scale_config
 from study.train.loop import make_optimizer, train_task
 from study.train.trial import build_trial_model, run_trial
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    pytest.mark.local_ray,
+]
 ROOT = Path(__file__).resolve().parents[2]
 CUDA = torch.device("cuda")
 MODEL = os.environ.get("PEFT_STUDY_MODEL_PATH", "")  # read before conftest clears it

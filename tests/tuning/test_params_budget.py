@@ -12,6 +12,8 @@ from study.scales import scale_config
 from tests.cli.bad_input_helpers import run_cli
 from tests.conftest import read_rows
 
+pytestmark = pytest.mark.local_ray
+
 
 def test_params_prints_the_exact_count_as_one_json_line():
     result = run_cli(

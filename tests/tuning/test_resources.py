@@ -16,6 +16,8 @@ from study.plan import make_plan
 from study.tuning.resources import PENDING_NOTE_S, PendingWatch, fit_request
 from tests.cli.bad_input_helpers import one_error_line, run_cli
 
+pytestmark = pytest.mark.local_ray
+
 NODES = [{"CPU": 1.0, "memory": 1e9}, {"CPU": 1.0, "GPU": 0.0, "memory": 1e9}]
 
 

@@ -20,6 +20,8 @@ from study.options import RunOptions
 from study.plan import make_plan
 from tests.conftest import read_rows
 
+pytestmark = pytest.mark.local_ray
+
 ROOT = Path(__file__).resolve().parents[2]
 ROW_KEYS = {
     "trial_id",
