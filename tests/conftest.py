@@ -109,3 +109,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = str(item.path.relative_to(config.rootpath))
         group = "local_ray" if item.get_closest_marker("local_ray") else module
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest 9.2 no longer reads the test ids xdist 3.8 rewrites to carry the groups
+    (pytest-xdist#1386): two local_ray tests would then run at once. Stop instead."""
+    version = tuple(int(p) for p in pytest.__version__.split(".")[:2] if p.isdigit())
+    if config.getoption("dist", "no") == "loadgroup" and version >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} ignores xdist's test groups (pytest-xdist#1386):"
+            " pip install -e '.[dev]' (pytest<9.2), or run with -n 0"
+        )
