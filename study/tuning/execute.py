@@ -115,7 +115,9 @@ def _run_config(
     return tune.RunConfig(
         name=name,
         storage_path=plan.storage,
-        failure_config=tune.FailureConfig(max_failures=1),
+        # One retry of a trial whose node is lost: its actor can fail twice at once (two calls in
+        # flight, both ActorUnavailableError), and Tune counts each. A trial that raises runs 3x.
+        failure_config=tune.FailureConfig(max_failures=2),
         callbacks=[StudyRecorder(plan, phase), *callbacks],
         verbose=0,
     )

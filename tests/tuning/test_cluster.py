@@ -204,10 +204,12 @@ def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_p
     rows = read_rows(out)
     statuses = [r["status"] for r in rows]
     print(f"after killing the worker node: {len(rows)} trials recorded, statuses {statuses}")
-    assert len(rows) == 3 and "errored" not in statuses
-    # ended_unix, not the rows on file at the kill: a trial that ended on the second node just
-    # before the kill may reach trials.jsonl just after it (the driver writes it)
-    after = [r for r in rows if r["ended_unix"] > killed_at]
+    assert len(rows) == 3 and "errored" not in statuses, [r["error"] for r in rows]
+    # When each trial ended, not the rows on file at the kill: a trial that ended on the second
+    # node just before the kill may reach trials.jsonl just after it (the driver writes it). A
+    # trial ASHA stopped has no ended_unix: it ended at its last report, `seconds` after its start.
+    ended = [r["ended_unix"] or r["started_unix"] + r["seconds"] for r in rows]
+    after = [r for r, end in zip(rows, ended, strict=True) if end > killed_at]
     # The two trials running at the kill (one of them on the killed node) and the third all
     # finished on the surviving node.
     assert len(after) >= 2 and len({r["node_id"] for r in after}) == 1
