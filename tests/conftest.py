@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -120,3 +121,14 @@ def pytest_configure(config: pytest.Config) -> None:
             f"pytest {pytest.__version__} ignores xdist's test groups (pytest-xdist#1386):"
             " pip install -e '.[dev]' (pytest<9.2), or run with -n 0"
         )
+
+
+@pytest.fixture(autouse=True)
+def _alone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """An `alone` test runs while no test runs on the other xdist worker: every test holds a
+    shared lock on one file of this run, an `alone` test an exclusive one."""
+    path = tmp_path_factory.getbasetemp().parent / "alone.lock"
+    alone = request.node.get_closest_marker("alone") is not None
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        yield

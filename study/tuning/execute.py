@@ -115,9 +115,7 @@ def _run_config(
     return tune.RunConfig(
         name=name,
         storage_path=plan.storage,
-        # One retry of a trial whose node is lost: its actor can fail twice at once (two calls in
-        # flight, both ActorUnavailableError), and Tune counts each. A trial that raises runs 3x.
-        failure_config=tune.FailureConfig(max_failures=2),
+        failure_config=tune.FailureConfig(max_failures=1),
         callbacks=[StudyRecorder(plan, phase), *callbacks],
         verbose=0,
     )
