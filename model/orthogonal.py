@@ -4,7 +4,7 @@ For every adapted layer one random orthogonal basis Q (in × in) is drawn from a
 decomposition, seeded by (the model's seed, layer name), so all tasks see the same Q. Task k's
 down-projection lora_A (r, in) is the block of rows k·r … (k+1)·r − 1 of Qᵀ and stays frozen;
 only lora_B trains. Then Aᵢ Aⱼᵀ = 0, hence ΔWᵢ ΔWⱼᵀ = Bᵢ Aᵢ Aⱼᵀ Bⱼᵀ = 0 for i ≠ j, and the
-adapters merge by a λ-weighted sum (model/merge.py).
+adapters merge by a λ-weighted sum (model/merging/methods.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from reports.loading import PAPER, load_study
-from reports.pdf import build_report
+from reports.render.pdf import build_report
 from study.options import ReportOptions
 
 

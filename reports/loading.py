@@ -1,6 +1,6 @@
 """Read a study folder (or the paper's several folders) into one StudyData. Results only.
 
-A study folder holds trials.jsonl and study.json (study/records.py). The report reads the rows
+A study folder holds trials.jsonl and study.json (study/records/record.py). The report reads the rows
 once, so a still-running study is reported as it stood at that moment.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from study.errors import UserError
-from study.records import STUDY_META, TRIALS, TrialRecord, read_study_meta
-from study.trials_file import read_records
+from study.records import TRIALS, StudyMeta, TrialRecord, read_meta, read_records
 
 PAPER = "paper"
 # The studies behind Tables 1-3 and Figures 1-2; "merge" holds the ensemble rows of Table 3.
@@ -26,7 +24,8 @@ class Source:
 
     name: str
     folder: Path
-    meta: dict[str, Any]
+    meta: StudyMeta | None
+    """Its study.json; None where it has none or it cannot be read."""
     rows: list[TrialRecord]
     trials_sha256: str
 
@@ -43,9 +42,9 @@ class StudyData:
     def floors(self, split: str = "dev") -> dict[str, float] | None:
         """The no-training floors a study recorded for `split` (dev | val), from study.json."""
         for source in self.sources:
-            found = (source.meta.get("baseline") or {}).get(split)
-            if isinstance(found, dict):
-                return {k: v for k, v in found.items() if isinstance(v, int | float)}
+            found = source.meta.floors(split) if source.meta else None
+            if found is not None:
+                return found
         return None
 
     @property
@@ -108,12 +107,12 @@ def _read_source(name: str, folder: Path) -> Source | None:
     if not rows:
         return None
     try:
-        meta = read_study_meta(folder) if (folder / STUDY_META).is_file() else {}
+        meta = read_meta(folder)
     except UserError:  # unreadable study.json: report from the rows alone
-        meta = {}
+        meta = None
     digest = hashlib.sha256((folder / TRIALS).read_bytes()).hexdigest()
     return Source(
-        name=str(meta.get("study") or name),
+        name=(meta.study if meta else "") or name,
         folder=folder,
         meta=meta,
         rows=rows,

@@ -10,9 +10,10 @@ from importlib import metadata
 from typing import Any
 
 from model.encoder import EMBEDDED_SHA256
-from reports.figures_trials import format_duration
+from reports.figures.trials import format_duration
 from reports.loading import Source, StudyData
 from reports.rows import config, number, status_counts
+from study.records import Status, StudyMeta
 from study.scales import RECIPE_VERSION
 
 UNKNOWN = "unknown"
@@ -62,7 +63,7 @@ def usage_lines(data: StudyData) -> list[Line]:
         )
     ]
     for source in data.sources:
-        requested = source.meta.get("samples")
+        requested = source.meta.samples if source.meta else None
         partial = ""
         n_train = sum(r.kind != "merge" for r in source.rows)
         if isinstance(requested, int) and n_train < requested:
@@ -123,41 +124,41 @@ def _config_text(row) -> str:  # noqa: ANN001
 
 def settings_lines(source: Source) -> list[Line]:
     """The study's settings block (title page), one per source."""
-    meta, rows = source.meta, source.rows
+    rows = source.rows
+    meta = source.meta or StudyMeta()  # no study.json: what the rows carry, else unknown
     configs = [config(r) for r in rows if r.kind != "merge"]
     lines: list[Line] = [("heading", "", f"Study {source.name}")]
-    if meta.get("description"):
-        lines.append(("item", "description", str(meta["description"])))
-    recipe = meta.get("recipe")
-    if not isinstance(recipe, dict) or recipe.get("version") != RECIPE_VERSION:
-        lines.append(("item", "EARLIER RECIPE", "made by an earlier recipe (no validation split: "
-                      "selection read the dev rows the tables report; no floors, no seed "
-                      "reruns); read its numbers with that in mind"))  # fmt: skip
+    if meta.description:
+        lines.append(("item", "description", meta.description))
+    if meta.recipe_version != RECIPE_VERSION:
+        earlier = (
+            "made by an earlier recipe (no validation split: selection read the dev rows the "
+            "tables report; no floors, no seed reruns); read its numbers with that in mind"
+        )
+        lines.append(("item", "EARLIER RECIPE", earlier))
     else:
-        lines.append(("item", "recipe", str(recipe.get("summary", ""))))
-    shas = {meta.get("model_sha256")} | {r.model_sha256 for r in rows}
+        lines.append(("item", "recipe", str(meta.recipe.get("summary", ""))))
+    shas = {meta.model_sha256} | {r.model_sha256 for r in rows}
     if EMBEDDED_SHA256 in shas:
         lines.append(("item", "model note", QUORA_NOTE))
-    scale = meta.get("scale") or _from_rows({c.get("scale") for c in configs})
+    scale = meta.scale or _from_rows({c.get("scale") for c in configs})
     lines.append(("item", "scale", str(scale)))
-    lines.append(("item", "samples requested", str(meta.get("samples", UNKNOWN))))
+    samples = UNKNOWN if meta.samples is None else str(meta.samples)
+    lines.append(("item", "samples requested", samples))
     embedded = "embedded all-MiniLM-L6-v2"  # an empty model_path means the embedded model
-    if "model_path" in meta:
-        model = meta["model_path"] or embedded
-    else:
-        model = _from_rows({c.get("model_path") or embedded for c in configs})
+    model = meta.model_path or _from_rows({c.get("model_path") or embedded for c in configs})
     lines.append(("item", "model", str(model)))
-    sha = meta.get("model_sha256") or _from_rows({r.model_sha256 for r in rows})
+    sha = meta.model_sha256 or _from_rows({r.model_sha256 for r in rows})
     lines.append(("item", "model sha256", str(sha)))
-    lines.append(("item", "data sizes", _data_sizes(meta, rows, configs)))
-    lines.append(("item", "search", _search(meta.get("search"))))
-    lines.append(("item", "scheduler", _scheduler(meta, rows)))
-    lines.append(("item", "hardware", _hardware(meta.get("hardware"), rows)))
-    if isinstance(meta.get("resources"), dict):
-        res = ", ".join(f"{k} {v}" for k, v in meta["resources"].items())
+    lines.append(("item", "data sizes", _data_sizes(meta.data_sizes, rows, configs)))
+    lines.append(("item", "search", _search(meta.search or None)))
+    lines.append(("item", "scheduler", _scheduler(source.meta, rows)))
+    lines.append(("item", "hardware", _hardware(meta.hardware, rows)))
+    if meta.resources:
+        res = ", ".join(f"{k} {v}" for k, v in meta.resources.items())
         lines.append(("item", "resources", res))
-    lines.append(("item", "wall time", _wall_time(meta, rows)))
-    lines.append(("item", "versions", _versions(meta.get("versions"), rows)))
+    lines.append(("item", "wall time", _wall_time(meta.started_at, rows)))
+    lines.append(("item", "versions", _versions(meta.versions, rows)))
     return lines
 
 
@@ -168,8 +169,7 @@ def _from_rows(values: set) -> str:
     return ", ".join(sorted(map(str, values))) + " (from rows)"
 
 
-def _data_sizes(meta: dict, rows: list[dict], configs: list[dict]) -> str:
-    sizes = meta.get("data_sizes")
+def _data_sizes(sizes: dict, rows: list, configs: list[dict]) -> str:
     if isinstance(sizes, dict) and sizes:
         parts = []
         for task in sorted(sizes, key=lambda t: (_rank(TASK_ORDER, t), t)):
@@ -211,11 +211,11 @@ def _search(search: Any) -> str:
     return text + "".join(f", {k} {v}" for k, v in extra.items())
 
 
-def _scheduler(meta: dict, rows: list[dict]) -> str:
-    if "scheduler" not in meta:
-        stopped = sum(r.status == "stopped_early" for r in rows)
+def _scheduler(meta: StudyMeta | None, rows: list) -> str:
+    if meta is None:
+        stopped = sum(r.status is Status.STOPPED_EARLY for r in rows)
         return UNKNOWN + (f" ({stopped} stopped-early rows)" if stopped else "")
-    sched = meta["scheduler"]
+    sched = meta.scheduler
     if not sched:
         return "none: every trial runs all its epochs"
     if isinstance(sched, dict):
@@ -243,15 +243,15 @@ def _hardware(hw: Any, rows: list[dict]) -> str:
     return f"{UNKNOWN} (devices: {devices}; nodes: {nodes})"
 
 
-def _wall_time(meta: dict, rows: list[dict]) -> str:
+def _wall_time(started_at: str, rows: list) -> str:
     seconds = [number(r.seconds) for r in rows]
     seconds = [s for s in seconds if s is not None]
     text = (
         f"{format_duration(sum(seconds))} summed over {len(seconds)} trials" if seconds else UNKNOWN
     )
     finished = sorted(str(r.finished_at) for r in rows if r.finished_at)
-    if meta.get("started_at") and finished:
-        text += f"; started {meta['started_at']}, last row {finished[-1]}"
+    if started_at and finished:
+        text += f"; started {started_at}, last row {finished[-1]}"
     return text
 
 

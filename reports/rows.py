@@ -1,4 +1,4 @@
-"""Read-only accessors for the TrialRecord rows of trials.jsonl (study/records.py).
+"""Read-only accessors for the TrialRecord rows of trials.jsonl (study/records/record.py).
 
 Old rows may lack any field, so each accessor has a default."""
 

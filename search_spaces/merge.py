@@ -2,11 +2,11 @@
 
 Stage 1 trains the per-task adapters once in the paper's multi-task setting (single_task,
 LoRA r=64 on all linear layers, no bias), a standard set and an OrthoAda set; each trial then
-merges them (study/merge/trial.py) and scores dev in seconds. The space is over the merge
+merges them (study/merge/stage2.py) and scores dev in seconds. The space is over the merge
 method, one λ per task and the TIES/DARE density; no trial trains, so nothing stops early.
 """
 
-from model.merge import MERGE_METHODS
+from model.merging.methods import MERGE_METHODS
 from search_spaces.spec import Choice, StudySpec, Uniform
 
 _THIRD = 1.0 / 3.0

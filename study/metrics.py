@@ -8,6 +8,8 @@ from model.spec import TASKS
 
 METRICS = (*TASKS, "overall")
 """Every score a trial reports: the three tasks' dev metrics and the paper's overall."""
+VAL_METRICS = tuple(f"val_{m}" for m in METRICS)
+"""The same scores on the validation split, which every selection decision reads."""
 
 
 def overall_score(sst: float, para: float, sts: float) -> float:

@@ -18,19 +18,18 @@ are printed beside them.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from study.atomic import write_text
 from study.config import TASKS
 from study.errors import DataError, UserError
 from study.metrics import METRICS, overall_of, task_score
 from study.options import PredictOptions
-from study.records import TRIALS, TrialRecord
-from study.trials_file import read_records
+from study.records import TRIALS, TrialRecord, read_records
 
 SPLITS = ("dev", "test")
 HEADERS = {
@@ -254,14 +253,7 @@ def write_output(out_dir: Path, task: str, split: str, ids: list[str], preds: np
     for row_id, value in zip(ids, preds, strict=True):
         text = repr(float(value)) if task == "sts" else str(int(value))
         lines.append(f"{row_id} , {text} \n")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text("".join(lines), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}") from None
-    return path
+    return write_text(path, "".join(lines))
 
 
 def _scores_text(scores: dict[str, Any]) -> str:

@@ -97,7 +97,7 @@ def train_steps_bf16(model, config, batch: dict, steps: int) -> list[float]:  # 
 
 def read_rows(study_dir) -> list[dict]:  # noqa: ANN001
     """trials.jsonl as the plain dicts the file holds, each read through TrialRecord."""
-    from study.trials_file import read_records
+    from study.records import read_records
 
     return [record.to_dict() for record in read_records(study_dir)]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from study.records import TrialRecord
-from study.trials_file import append_record, best_record
+from study.records import TrialRecord, append_record, best_record
 
 
 def _row(trial_id: str, status: str, val: float | None, dev: float) -> TrialRecord:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from model.encoder import WEIGHTS, embedded_model_path, load_encoder
-from study.cli import build_parser
+from study.cli.parser import build_parser
 from study.errors import ModelError
 from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT, read_rows

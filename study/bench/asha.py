@@ -54,8 +54,7 @@ def asha_savings(rows: list[TrialRecord]) -> dict[str, Any]:
 def study_asha_savings(study_dir: str | Path) -> dict[str, Any]:
     """asha_savings of a study folder's trials.jsonl; a missing folder is a UserError."""
     from study.errors import UserError
-    from study.records import TRIALS
-    from study.trials_file import read_records
+    from study.records import TRIALS, read_records
 
     path = Path(study_dir)
     if not (path / TRIALS).is_file():

@@ -27,7 +27,7 @@ DORA = {"method": "dora", "targets": "qkv", "r": 16}
 
 def _variant(config: TrialConfig, device: torch.device, precision: str, kind: str, skip=()):  # noqa: ANN001, ANN202
     from study.train.loop import make_optimizer
-    from study.train.trial import build_trial_model
+    from study.train.run import build_trial_model
 
     torch.manual_seed(0)
     plain = kind in ("plain", "compiled")

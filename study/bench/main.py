@@ -252,7 +252,7 @@ def _say(text: str) -> None:
 
 
 def _write_json(path: Path, result: dict[str, Any]) -> None:
-    from study.json_files import write_json_atomic
+    from study.atomic import write_json_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, json.loads(json.dumps(result, default=_plain)))

@@ -28,7 +28,7 @@ def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> di
     """Our loop (one encoder + SST head, LoRA qkv r=16) over `data` for config.epochs."""
     from study.train.device import pick_device
     from study.train.loop import make_optimizer, train_task
-    from study.train.trial import build_trial_model
+    from study.train.run import build_trial_model
 
     config = config.replace(mode="sequential", precision=precision, **LORA)
     torch.manual_seed(config.seed)

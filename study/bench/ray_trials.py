@@ -116,7 +116,7 @@ class PlainServer:
 
 def plain_server_main() -> None:
     """Child side of PlainServer: the config on the first line, then a run folder per trial."""
-    from study.train.trial import run_trial
+    from study.train.run import run_trial
 
     config = TrialConfig.from_dict(json.loads(sys.stdin.readline()))
     print("RESULT {}", flush=True)
@@ -131,7 +131,7 @@ def ray_child_main() -> None:
     that would be the bench's CPU use, not Ray's)."""
     job = json.loads(sys.stdin.read())
     t0 = time.perf_counter()
-    from study.trials_file import read_records
+    from study.records import read_records
     from study.tuning import cluster
     from study.tuning.execute import execute
 

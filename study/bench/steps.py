@@ -105,7 +105,7 @@ def method_steps(
 
     Every variant gets its steps on batches i..i+block-1 before any gets the next block (round
     robin over blocks), so a slow spell of this shared machine falls on all of them alike. The
-    models are built as trials build them (study.train.trial.build_trial_model: the speed-up
+    models are built as trials build them (study.train.run.build_trial_model: the speed-up
     pack on). With extra_precision, at that precision: LoRA qkv r=16 on the same batches padded to
     128 tokens ("lora_qkv_r16_fixed_128"), and full and LoRA qkv r=16 with torch's own dropout
     ("<name>_torch_dropout", what the fast dropout saves; CPU only, where the fast dropout is
@@ -113,7 +113,7 @@ def method_steps(
     ("paired_peak_gflops", its mean, and "paired_peak_fraction"). `batches` (on the CPU) are
     moved to `device` once, before any timing."""
     from study.train.loop import make_optimizer
-    from study.train.trial import build_trial_model
+    from study.train.run import build_trial_model
 
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     variants: list[_Variant] = []

@@ -95,7 +95,7 @@ def child_main() -> None:
     import peft  # noqa: F401 - timed: what a fresh worker pays before training
     import transformers  # noqa: F401
 
-    from study.train.trial import run_trial
+    from study.train.run import run_trial
 
     imports = time.perf_counter() - t0
     config = TrialConfig.from_dict(job["config"])

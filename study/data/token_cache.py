@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from model.encoder import file_sha256
+from study.atomic import atomic_file
 from study.data.batching import Encoded, Ragged, encode
 from study.data.files import TEXT_COLUMNS, cache_root, data_path, load_split
+from study.errors import UserError
 
 FORMAT = 2  # bump when the entry layout changes
 _TOKENIZER_SHA: dict[int, tuple[Any, str]] = {}  # id(tokenizer) -> (tokenizer, sha256)
@@ -96,14 +96,10 @@ def _save(path: Path, enc: Encoded) -> bool:
         arrays.update(b_values=enc.ids_b.values, b_offsets=enc.ids_b.offsets)
     if enc.labels is not None:
         arrays["labels"] = enc.labels
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+    try:  # several workers may write one entry at once: each its own temporary file
+        with atomic_file(path, "wb", unique=True) as fh:
             np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError:
+    except UserError:
         return False
     return True
 

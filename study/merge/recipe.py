@@ -20,8 +20,6 @@ Layout (written by save_merge_run, read by load_merge_run):
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +27,12 @@ from safetensors.torch import load_file
 
 from model.encoder import load_encoder, weights_sha256
 from model.errors import ModelError
-from model.merge import method_weights
-from model.merged import build_merged_model, read_lora_adapter
+from model.merging.methods import method_weights
+from model.merging.saved import build_merged_model, read_lora_adapter
 from model.multitask import MultiTaskBert
+from study.atomic import copy_file, read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
 from study.errors import UserError
-from study.json_files import read_json, write_json_atomic
 from study.merge.stage1 import adapter_path, heads_path, read_stage1_config
 from study.train.checkpoint import library_versions
 
@@ -83,9 +81,7 @@ def save_merge_run(
     """Write the run folder described in the module docstring; returns it (absolute)."""
     run_dir = Path(run_dir).resolve()
     (run_dir / "checkpoint").mkdir(parents=True, exist_ok=True)
-    heads = run_dir / "checkpoint" / "heads.safetensors"
-    shutil.copyfile(recipe["heads"], heads.with_suffix(".tmp"))
-    os.replace(heads.with_suffix(".tmp"), heads)
+    copy_file(recipe["heads"], run_dir / "checkpoint" / "heads.safetensors")
     write_json_atomic(run_dir / "config.json", config.to_dict())
     meta = {"model_sha256": recipe["model_sha256"], "dev": scores, **library_versions()}
     write_json_atomic(run_dir / "meta.json", meta)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from model.encoder import weights_sha256
-from model.merged import LoraAdapter, max_residual_overlap, read_lora_adapter
+from model.merging.saved import LoraAdapter, max_residual_overlap, read_lora_adapter
+from study.atomic import read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
 from study.errors import ConfigError, UserError
-from study.json_files import read_json, write_json_atomic
 
 STAGE1 = "stage1"
 SUMMARY = "stage1.json"
@@ -52,7 +52,7 @@ def prepare_task_adapters(
      "reused": {set: bool}, "dev": {set: {sst, para, sts, overall}},
      "residual_overlap": {set: float}}
     """
-    from study.train.trial import run_trial
+    from study.train.run import run_trial
 
     root = Path(study_dir) / STAGE1
     out: dict[str, Any] = {"reused": {}, "dev": {}, "residual_overlap": {}}

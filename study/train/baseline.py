@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from model.encoder import file_sha256, load_encoder, load_tokenizer, weights_sha256
+from study.atomic import read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
 from study.data.batching import Encoded, Ragged, sorted_batches
 from study.data.files import cache_root, data_path, load_split
 from study.data.splits import task_data
-from study.json_files import read_json, write_json_atomic
 from study.metrics import overall_score, pearson
 
 FORMAT = 2  # bump when what is computed changes

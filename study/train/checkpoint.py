@@ -15,8 +15,6 @@ A merge trial's folder holds a merge.json instead of adapters (study/merge/recip
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -28,9 +26,9 @@ from model.adapters import save_adapter
 from model.encoder import check_model_folder, load_encoder, weights_sha256
 from model.errors import ModelError
 from model.multitask import SHARED, MultiTaskBert, build_model
+from study.atomic import atomic_dir, read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
 from study.errors import UserError
-from study.json_files import read_json, write_json_atomic
 from study.train.model_card import write_model_cards
 
 
@@ -41,22 +39,18 @@ def save_trial(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / "checkpoint"
-    tmp = run_dir / "checkpoint.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for key, enc in model.encoders.items():
-        if hasattr(enc, "peft_config"):
-            save_adapter(enc, tmp / "adapters" / key)
-        else:
-            (tmp / "encoders" / key).mkdir(parents=True)
-            state = {k: v.detach().contiguous().cpu() for k, v in enc.state_dict().items()}
-            save_file(state, str(tmp / "encoders" / key / "model.safetensors"))
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in model.heads.state_dict().items()},
-        str(tmp / "heads.safetensors"),
-    )
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_dir(final) as tmp:
+        for key, enc in model.encoders.items():
+            if hasattr(enc, "peft_config"):
+                save_adapter(enc, tmp / "adapters" / key)
+            else:
+                (tmp / "encoders" / key).mkdir(parents=True)
+                state = {k: v.detach().contiguous().cpu() for k, v in enc.state_dict().items()}
+                save_file(state, str(tmp / "encoders" / key / "model.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in model.heads.state_dict().items()},
+            str(tmp / "heads.safetensors"),
+        )
     write_json_atomic(run_dir / "config.json", config.to_dict())
     write_json_atomic(run_dir / "meta.json", {**meta, **library_versions()})
     write_model_cards(run_dir, config, meta.get("model_sha256", ""), {"dev": meta.get("dev")})

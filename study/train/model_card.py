@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from model.encoder import portable_model_name
+from study.atomic import read_json, write_json_atomic, write_text
 from study.config import TrialConfig
-from study.json_files import read_json, write_json_atomic
 from study.scales import SCALES, scale_config
 
 CARD = "README.md"
@@ -60,7 +60,7 @@ def write_model_cards(
         adapter_cfg["base_model_name_or_path"] = portable_model_name(config.model_path)
         write_json_atomic(folder / "adapter_config.json", adapter_cfg)
         text = _card(folder.name, config, model_sha256, scores, study, trial_id)
-        (folder / CARD).write_text(text, encoding="utf-8")
+        write_text(folder / CARD, text)
         written.append(folder / CARD)
     return written
 

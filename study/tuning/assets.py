@@ -8,9 +8,9 @@ once into a cache folder keyed by the content hash, and points the config there.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
+from study.atomic import atomic_dir
 from study.data.files import FILE_NAMES, cache_root, resolve_data_dir
 
 MODEL_FILES = (
@@ -48,13 +48,8 @@ def materialize(files: dict[str, bytes], kind: str) -> str:
     folder = cache_root() / kind / digest.hexdigest()[:16]
     if (folder / ".complete").is_file():
         return str(folder)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    (tmp / ".complete").write_text("ok")
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another worker on this node won the race
-        pass
+    with atomic_dir(folder, replace=False) as tmp:  # another worker may win the race
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        (tmp / ".complete").write_text("ok")
     return str(folder)

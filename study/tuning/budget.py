@@ -47,17 +47,27 @@ class ParamsPctCheck:
         return self.seen[key]
 
 
+PRIVATE = ("_ot_study", "_ot_trials")  # where OptunaSearch keeps its Optuna study and trials
+
+
+def check_supported() -> None:
+    """A UserError, before Ray starts, when this Ray's OptunaSearch lacks PRIVATE."""
+    probe = OptunaSearch(
+        space={"x": optuna.distributions.FloatDistribution(0.0, 1.0)}, metric="m", mode="max"
+    )
+    if not all(hasattr(probe, a) for a in PRIVATE):
+        raise UserError(
+            f"--max-params-pct needs OptunaSearch's {' and '.join(PRIVATE)}, which this Ray "
+            "version lacks; run without it"
+        )
+
+
 class BudgetedOptunaSearch(OptunaSearch):
     """OptunaSearch that asks again while a proposal fails `check` (marked PRUNED in the
     journal, one line on stderr each)."""
 
     def __init__(self, *args: Any, check: Check, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not all(hasattr(self, a) for a in ("_ot_study", "_ot_trials")):
-            raise UserError(
-                "--max-params-pct needs OptunaSearch's _ot_study and _ot_trials, which this "
-                "Ray version lacks; run without it"
-            )
+        super().__init__(*args, **kwargs)  # plan.check_budget made sure of PRIVATE
         self.check = check
 
     def suggest(self, trial_id: str) -> dict | None:

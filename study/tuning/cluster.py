@@ -9,12 +9,14 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from study.tuning.journal import JOURNAL
-from study.tuning.study_plan import StudyPlan
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIP_EXCLUDES = [

@@ -1,15 +1,19 @@
 """Run or resume a study: Ray Tune's Tuner with OptunaSearch (seeded TPE) and ASHA.
 
-Trials run `study.train.trial.run_trial` in Ray actors (trainable.py); the driver-side
+Trials run `study.train.run.run_trial` in Ray actors (trainable.py); the driver-side
 StudyRecorder writes one durable row per finished trial to trials.jsonl. Resume =
 Tuner.restore on the same folder; a trial already recorded as finished is never trained again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import platform
 import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import ray
@@ -17,17 +21,21 @@ from ray import tune
 
 from model.encoder import weights_sha256
 from study.data.splits import data_sizes
+from study.folder_lock import hold_study_folder
+from study.records import read_records
+from study.records.meta import EMBEDDED, StudyMeta, write_meta
+from study.scales import recipe
 from study.train.baseline import study_floors
 from study.train.checkpoint import library_versions
-from study.trials_file import read_records
 from study.tuning.cluster import init_ray
 from study.tuning.recorder import StudyRecorder
 from study.tuning.reruns import RERUN, RERUNS, rerun_points
 from study.tuning.resources import alive_nodes, fit_request
 from study.tuning.search import make_scheduler, make_searcher
-from study.tuning.study_meta import write_study_meta
-from study.tuning.study_plan import StudyPlan
 from study.tuning.trainable import make_trainable
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 
 class AfterEachTrial(tune.Callback):
@@ -38,6 +46,13 @@ class AfterEachTrial(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.hook()
+
+
+def run_study(plan: StudyPlan) -> None:
+    """Run (or resume) the study while holding its folder: a second command on the same folder
+    is refused at once (folder_lock.py)."""
+    with hold_study_folder(plan.study_dir):
+        execute(plan)
 
 
 def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None) -> None:
@@ -53,7 +68,8 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
             versions = {**library_versions(), "ray": ray.__version__}
             versions["optuna"] = optuna.__version__
             sha = weights_sha256(plan.base.model_path)
-            write_study_meta(plan, sha, data_sizes(plan.base), versions, study_floors(plan.base))
+            meta = describe(plan, sha, data_sizes(plan.base), versions, study_floors(plan.base))
+            write_meta(plan.study_dir, meta)
         stage1 = None
         if plan.spec.kind == "merge":  # stage 1: per-task adapters, trained once (or reused)
             from study.merge.stage1 import prepare_task_adapters
@@ -76,6 +92,57 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
         run_reruns(plan, callbacks)
     finally:
         ray.shutdown()
+
+
+def describe(
+    plan: StudyPlan, model_sha: str, data_sizes: dict, versions: dict, floors: dict
+) -> StudyMeta:
+    """The study.json of a new study: how it was made, from its plan."""
+    sched = plan.spec.scheduler
+    asha = sched is not None and len(plan.metrics) == 1
+    return StudyMeta(
+        study=plan.spec.name,
+        description=plan.spec.description,
+        scale=plan.base.scale,
+        samples=plan.samples,
+        model_path=plan.base.model_path or EMBEDDED,
+        model_sha256=model_sha,
+        data_sizes=data_sizes,
+        recipe=recipe(plan.base, plan.seeds),
+        baseline=floors,
+        search={
+            "sampler": "TPESampler",
+            "seed": plan.seed,
+            "metric": list(plan.metrics),
+            "mode": list(plan.modes),
+            "points_to_evaluate": len(plan.spec.points_to_evaluate),
+        },
+        scheduler={
+            "type": "ASHA",
+            "grace_period": min(sched.grace_period, plan.base.epochs),
+            "reduction_factor": sched.reduction_factor,
+            "max_t": plan.base.epochs,
+            "time_attr": "epoch",
+            "run_first_points_fully": sched.run_first_points_fully,
+        }
+        if asha
+        else None,
+        resources={
+            "cpus_per_trial": plan.cpus_per_trial,
+            "gpus_per_trial": plan.gpus_per_trial,
+            "max_concurrent": plan.max_concurrent,
+            "reuse_workers": plan.reuse_workers,
+        },
+        hardware={
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        versions=versions,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        base_config=plan.base.to_dict(),
+        spec=dataclasses.asdict(plan.spec),
+    )
 
 
 def run_reruns(plan: StudyPlan, callbacks: tuple[tune.Callback, ...] = ()) -> None:

@@ -10,15 +10,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
-from study.records import TrialRecord
-from study.trials_file import append_record, read_records
+from study.records import TrialRecord, append_record, read_records
 from study.tuning.reruns import RERUN, SEED
 from study.tuning.resources import PendingWatch
-from study.tuning.study_plan import StudyPlan
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 WAIT_NOTE_EVERY_S = 30.0  # how often a trial that waits for resources is named again
 

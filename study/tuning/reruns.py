@@ -11,10 +11,12 @@ early, recorded in trials.jsonl with phase "rerun"; resume and faults work as fo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from study.records import TrialRecord
-from study.tuning.study_plan import StudyPlan
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 SEED = "seed"
 RERUN = "rerun"  # a rerun trial's Tune config: {"rerun": params}

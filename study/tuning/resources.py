@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from study.errors import UserError
-from study.tuning.study_plan import StudyPlan
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 PENDING_NOTE_S = 60.0  # a trial pending longer than this is named on the progress line
 

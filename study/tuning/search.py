@@ -5,7 +5,7 @@ OptunaSearch never prunes; ASHA (a Tune scheduler) stops trials at its rungs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import JournalStorage
@@ -15,7 +15,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces.spec import Choice, LogUniform, Param, Uniform
 from study.tuning.journal import JOURNAL
-from study.tuning.study_plan import StudyPlan
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 
 def optuna_space(space: dict[str, Param]) -> dict[str, Any]:

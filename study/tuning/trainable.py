@@ -10,16 +10,18 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from ray import tune
 
-from study.records import TrialRecord
-from study.trials_file import finished_records
+from study.atomic import write_text
+from study.records import TrialRecord, finished_records
 from study.tuning.reruns import RERUN
-from study.tuning.study_plan import StudyPlan
-from study.tuning.trial_thread import run_on_training_thread, stop_running_trial
+from study.tuning.training_thread import run_on_training_thread, stop_running_trial
+
+if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
+    from study.plan import StudyPlan
 
 RECORD_FILE = "record.json"  # a finished trial's record, in its Tune checkpoint
 
@@ -36,7 +38,7 @@ def peft_trial(
     trials.jsonl (a restored study reports them again instead of training them)."""
     from study.config import TrialConfig
     from study.train.model_card import write_model_cards
-    from study.train.trial import run_trial
+    from study.train.run import run_trial
     from study.tuning.assets import materialize
 
     trial_id = tune.get_context().get_trial_id()
@@ -68,7 +70,7 @@ def peft_trial(
 
     def report(record: TrialRecord) -> None:
         if record.final and (run_dir / "checkpoint").is_dir():
-            (run_dir / RECORD_FILE).write_text(record.to_json())
+            write_text(run_dir / RECORD_FILE, record.to_json())
             if not stage1:  # the cards name the study and trial that made the adapters
                 scores = {"dev": record.scores()}
                 card = (run_dir, config, record.model_sha256 or "", scores, study, trial_id)
@@ -79,7 +81,7 @@ def peft_trial(
 
     def train(put: Any, stop: threading.Event) -> None:  # on the worker's training thread
         if stage1:
-            from study.merge.trial import run_merge_trial
+            from study.merge.stage2 import run_merge_trial
 
             run_merge_trial(params, stage1, config, put, run_dir)
         else:

@@ -17,7 +17,7 @@ def preload() -> None:
     import transformers  # noqa: F401
     from transformers import BertModel, BertTokenizerFast  # noqa: F401
 
-    import study.train.trial  # noqa: F401
+    import study.train.run  # noqa: F401
 
     # Tune runs each trial in a thread of its own. If this main thread ever ran a parallel op
     # with more threads, libgomp would keep its team alive, count more threads than CPUs and

@@ -12,9 +12,9 @@ import pytest
 
 from model.encoder import EMBEDDED_SHA256, MODEL_SHA256_ENV
 from model.errors import ModelConfigError, ModelError
-from model.merge import check_lambdas
+from model.merging.methods import check_lambdas
 from study.errors import ConfigError
-from study.merge.trial import merge_params
+from study.merge.stage2 import merge_params
 from tests.cli.bad_input_helpers import (
     Case,
     corrupted_model_copy,

@@ -21,11 +21,10 @@ from model.encoder import load_encoder, weights_sha256
 from model.multitask import build_model
 from study.cli import main
 from study.data.files import load_split
-from study.records import TrialRecord
+from study.records import TrialRecord, append_record
 from study.scales import scale_config
 from study.train.checkpoint import save_trial
-from study.train.trial import run_trial
-from study.trials_file import append_record
+from study.train.run import run_trial
 from tests.conftest import SMALL_ROWS
 
 HEADER = {

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from study.atomic import write_json_atomic
 from study.errors import UserError
-from study.json_files import write_json_atomic
 from study.preflight import check_output_dir
-from study.records import TRIALS, TrialRecord, read_study_meta
-from study.trials_file import append_record, read_records
+from study.records import TRIALS, TrialRecord, append_record, read_meta, read_records
 from tests.cli.bad_input_helpers import one_error_line, run_cli
 from tests.conftest import PROJECT
 
@@ -110,9 +109,9 @@ def test_append_when_the_study_folder_is_a_file(tmp_path):
 CHILD = """
 import json, resource, signal, sys
 from study.errors import UserError
-from study.json_files import write_json_atomic
+from study.atomic import write_json_atomic
 from study.records import TrialRecord
-from study.trials_file import append_record
+from study.records import append_record
 folder, limit, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
@@ -180,7 +179,7 @@ def test_failed_study_json_write_keeps_the_old_file(tmp_path):
     error = write_under_limit(tmp_path, 100, "json")  # the new one is > 500 bytes
     assert error is not None and "study.json" in error and "\n" not in error
     assert (tmp_path / "study.json").read_bytes() == before
-    assert read_study_meta(tmp_path) == {"study": "old"}
+    assert read_meta(tmp_path).study == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.json"]  # no tmp left
 
 
@@ -189,4 +188,4 @@ def test_study_json_write_blocked_by_a_folder_keeps_the_old_file(tmp_path):
     (tmp_path / "study.json.tmp").mkdir()  # where the new copy would be written
     with pytest.raises(UserError, match="cannot write"):
         write_json_atomic(tmp_path / "study.json", {"study": "new"})
-    assert read_study_meta(tmp_path) == {"study": "old"}
+    assert read_meta(tmp_path).study == "old"

@@ -14,7 +14,7 @@ from study.data.splits import task_data
 from study.errors import ConfigError
 from study.merge.recipe import RECIPE_FORMAT, load_merge_run
 from study.merge.stage1 import is_reusable, prepare_task_adapters, stage1_config
-from study.merge.trial import merge_params, run_merge_trial
+from study.merge.stage2 import merge_params, run_merge_trial
 from study.predict import load_run
 from study.records import EpochScores
 from study.scales import scale_config

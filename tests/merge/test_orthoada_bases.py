@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model.merge import residual_overlap
+from model.merging.methods import residual_overlap
 from study.config import TASKS
 from study.scales import scale_config
-from study.train.trial import build_trial_model, run_trial
+from study.train.run import build_trial_model, run_trial
 
 CPU = torch.device("cpu")
 CONFIG = scale_config("smoke").replace(

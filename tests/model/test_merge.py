@@ -11,14 +11,14 @@ from safetensors.torch import load_file
 
 from model.errors import ModelConfigError, ModelError
 from model.heads import build_heads
-from model.merge import (
+from model.merging.methods import (
     check_lambdas,
     delta_weight,
     merge_deltas,
     method_weights,
     residual_overlap,
 )
-from model.merged import build_merged_model, read_lora_adapter
+from model.merging.saved import build_merged_model, read_lora_adapter
 from model.spec import HeadSpec
 from study.config import TASKS, TrialConfig
 from tests.model.merge_fixtures import HIDDEN, hidden_states, saved_adapter, tiny_bert, token_batch

@@ -13,8 +13,8 @@ from peft import PeftModel
 
 from model.errors import ModelError
 from model.heads import build_heads
-from model.merge import MERGE_METHODS, method_weights
-from model.merged import add_deltas, build_merged_model, merged_deltas, read_lora_adapter
+from model.merging.methods import MERGE_METHODS, method_weights
+from model.merging.saved import add_deltas, build_merged_model, merged_deltas, read_lora_adapter
 from model.spec import TASKS, HeadSpec
 from tests.model.merge_fixtures import HIDDEN, hidden_states, saved_adapter, tiny_bert, token_batch
 

@@ -7,7 +7,7 @@ import torch
 
 from model.errors import ModelConfigError
 from model.heads import task_loss
-from model.merged import max_residual_overlap, read_lora_adapter
+from model.merging.saved import max_residual_overlap, read_lora_adapter
 from model.multitask import build_model
 from model.orthogonal import orthogonal_basis
 from study.config import TASKS, TrialConfig

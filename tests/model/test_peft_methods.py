@@ -184,7 +184,7 @@ def _saved(tmp_path, **changes):  # noqa: ANN202
     ],
 )
 def test_merging_refuses_what_it_cannot_merge_exactly(tmp_path, changes, words):
-    from model.merged import read_lora_adapter
+    from model.merging.saved import read_lora_adapter
 
     folder = _saved(tmp_path, **changes)
     with pytest.raises(ModelError) as err:
@@ -194,7 +194,7 @@ def test_merging_refuses_what_it_cannot_merge_exactly(tmp_path, changes, words):
 
 
 def test_merging_reads_a_gaussian_init_lora(tmp_path):
-    from model.merged import read_lora_adapter
+    from model.merging.saved import read_lora_adapter
 
     folder = _saved(tmp_path, method="lora", r=4, init="gaussian")
     assert json.loads((folder / "adapter_config.json").read_text())["init_lora_weights"]

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.figure1 import block_parts, figure1
-from reports.figures_search import pareto_front
-from reports.importance import importance_figure
+from reports.figures.figure1 import block_parts, figure1
+from reports.figures.importance import importance_figure
+from reports.figures.search import pareto_front
 from reports.palette import TRAINED_COLOR
 from reports.rows import merge_setting
-from reports.table_render import table_pages
-from reports.tables import table2
+from reports.tables.paper import table2
+from reports.tables.render import table_pages
 from study.records import TrialRecord
 from study.tuning.journal import read_importances
 from tests.reports.fixtures.report_study import (

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from reports.findings import findings
+from reports.findings.claims import findings
 from study.config import TrialConfig
 from study.records import TrialRecord
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from reports.figures_search import pareto_figure
-from reports.findings_methods import budget_findings
-from reports.table_methods import methods_table
-from reports.table_model import display_frame
+from reports.figures.search import pareto_figure
+from reports.findings.budgets import budget_findings
+from reports.tables.methods import methods_table
+from reports.tables.model import display_frame
 from study.config import TrialConfig
 from study.records import TrialRecord
 

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from reports import cli as report_cli
 from reports.loading import load_study
-from reports.pdf import build_report
+from reports.render.pdf import build_report
 from study.errors import UserError
 from study.options import ReportOptions
 from tests.reports.fixtures.report_study import (

@@ -25,7 +25,7 @@ from study.data.batching import collate, micro_batches, training_batches
 from study.data.splits import task_data
 from study.scales import scale_config
 from study.train.loop import make_optimizer, train_task
-from study.train.trial import build_trial_model, run_trial
+from study.train.run import build_trial_model, run_trial
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),

@@ -104,7 +104,7 @@ def test_bf16_trial_model_is_as_close_to_fp32_as_plain_autocast(method, sts_pair
     autocast against the fp32 model; `study bench` checks that dev metrics stay within 0.01."""
     from model.encoder import load_encoder
     from study.train.device import autocast
-    from study.train.trial import build_trial_model
+    from study.train.run import build_trial_model
 
     config = TrialConfig(method=method, r=4, head_design=2, mode="sequential")
     cpu = torch.device("cpu")

@@ -19,7 +19,7 @@ from study.cli import main
 from study.config import TASKS
 from study.scales import scale_config
 from study.train.checkpoint import load_trial
-from study.train.trial import run_trial
+from study.train.run import run_trial
 
 # (name, config changes): every method, and the LoRA init that changes the base weights
 RUNS = {

@@ -14,7 +14,7 @@ from study.config import TASKS
 from study.errors import USER_ERRORS, ModelError
 from study.records import COUNTS
 from study.scales import scale_config
-from study.train.trial import run_trial
+from study.train.run import run_trial
 
 # What every per-epoch report carries (run_trial's docstring): validation scores (they select),
 # the counts, the history. Dev scores come once, with the last epoch (they are reported).

@@ -8,7 +8,7 @@ import pytest
 
 from search_spaces import load_study, study_names
 from search_spaces.spec import Choice, LogUniform, Uniform
-from study.merge.trial import merge_params
+from study.merge.stage2 import merge_params
 from study.scales import scale_config
 
 

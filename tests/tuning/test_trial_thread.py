@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from study.tuning.trial_thread import run_on_training_thread, stop_running_trial
+from study.tuning.training_thread import run_on_training_thread, stop_running_trial
 
 
 def _in_new_thread(fn, *args):  # noqa: ANN001, ANN202 - as Tune calls a trial: a fresh thread
@@ -96,7 +96,7 @@ def test_run_trial_honours_stop(stop_after):
     """The real trial loop (smoke scale, embedded model) ends at a step once stop is set."""
     from study.errors import TrialStopped
     from study.scales import scale_config
-    from study.train.trial import run_trial
+    from study.train.run import run_trial
 
     stop = threading.Event()
     reports: list = []  # TrialRecord after each epoch

@@ -10,7 +10,7 @@ from torch import nn
 from model.accel.attention import ATTENTION
 from model.accel.fast_dropout import FastDropout, MaskSource, use_fast_dropout
 from study.config import TrialConfig
-from study.train.trial import build_trial_model
+from study.train.run import build_trial_model
 
 CPU = torch.device("cpu")
 

@@ -16,7 +16,7 @@ from model.heads import task_loss
 from study.config import TrialConfig
 from study.data.batching import collate, encode
 from study.data.files import load_split
-from study.train.trial import build_trial_model
+from study.train.run import build_trial_model
 from tests.conftest import train_steps_bf16
 
 pytestmark = pytest.mark.skipif(

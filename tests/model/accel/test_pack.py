@@ -17,7 +17,7 @@ from model.heads import task_loss
 from study.config import TrialConfig
 from study.data.batching import collate, encode
 from study.data.files import load_split
-from study.train.trial import build_trial_model
+from study.train.run import build_trial_model
 
 CPU = torch.device("cpu")
 # What each rewrite needs applied with it (prepacking reads bf16 weights; fusing, prepacked ones).

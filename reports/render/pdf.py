@@ -1,13 +1,12 @@
 """Assemble the report: title page(s), Tables 1-3, Figures 1-2, the extra figures -> one PDF.
 
-The PDF is written beside as report.pdf.tmp and renamed, so a reader never sees half a file;
+The PDF is written whole or not at all (study/atomic.py), so a reader never sees half a file;
 every table is also written as CSV, Markdown and LaTeX under tables/.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,19 +14,22 @@ import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from reports import figure1, figure2, figures_search, figures_trials, importance
-from reports.figure_evp import evp_figure
-from reports.findings import findings
-from reports.findings_methods import budget_findings
-from reports.findings_page import findings_page, write_findings_csv
+from reports.figures import figure1, figure2, importance
+from reports.figures import search as figures_search
+from reports.figures import trials as figures_trials
+from reports.figures.evp import evp_figure
+from reports.findings.budgets import budget_findings
+from reports.findings.claims import findings
+from reports.findings.page import findings_page, write_findings_csv
 from reports.loading import StudyData
 from reports.palette import setup_matplotlib
 from reports.provenance import how_made, selection_lines, settings_lines, usage_lines
+from reports.render.text_pages import page_count, text_pages
 from reports.rows import is_scored, trial_label
-from reports.table_export import remove_stale, write_table
-from reports.table_render import table_pages
-from reports.tables import build_tables
-from reports.text_pages import page_count, text_pages
+from reports.tables.export import remove_stale, write_table
+from reports.tables.paper import build_tables
+from reports.tables.render import table_pages
+from study.atomic import atomic_file
 from study.tuning.journal import read_importances
 
 REPORT = "report.pdf"
@@ -166,7 +168,6 @@ def _contents(
 def _write_pdf(
     path: Path, pages: list[Figure], data: StudyData, command: str, png_dir: Path | None
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     metadata = {
         "Title": f"peft-study report: {data.name}",
@@ -177,7 +178,7 @@ def _write_pdf(
     }
     if png_dir is not None:
         png_dir.mkdir(parents=True, exist_ok=True)
-    with PdfPages(tmp, metadata=metadata) as pdf:
+    with atomic_file(path, "wb") as fh, PdfPages(fh, metadata=metadata) as pdf:
         for i, fig in enumerate(pages, start=1):
             fig.text(
                 0.98,
@@ -192,4 +193,3 @@ def _write_pdf(
             if png_dir is not None:
                 fig.savefig(png_dir / f"page{i:02d}.png", dpi=110)
             plt.close(fig)
-    os.replace(tmp, path)

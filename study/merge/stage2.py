@@ -1,10 +1,10 @@
 """Stage 2 of the merge study: a pure trial that combines saved adapters and scores dev.
 
 run_merge_trial(params, stage1, base, report, run_dir) trains nothing: it reads the stage-1
-adapters (stage1.py), builds the merged or EoE model (model/merged.py), evaluates it on dev
+adapters (stage1.py), builds the merged or EoE model (model/merging/saved.py), evaluates it on dev
 and reports one final TrialRecord. Its run folder is described in recipe.py.
 
-params: merge_method (model.merge.MERGE_METHODS), lambda_sst, lambda_para, lambda_sts, and
+params: merge_method (model.merging.methods.MERGE_METHODS), lambda_sst, lambda_para, lambda_sts, and
 density (ties, dare, dare_ties). orthoada uses the orthogonal stage-1 set, the rest the
 standard one.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from model.accel import accelerate
 from model.encoder import load_tokenizer, weights_sha256
 from model.errors import ModelConfigError
-from model.merge import check_density, check_lambdas, check_method
+from model.merging.methods import check_density, check_lambdas, check_method
 from study.config import TASKS, TrialConfig
 from study.data.splits import task_data
 from study.errors import ConfigError

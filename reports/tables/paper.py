@@ -22,8 +22,8 @@ from reports.rows import (
     order_label,
     task_order,
 )
-from reports.table_methods import methods_table
-from reports.table_model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
+from reports.tables.methods import methods_table
+from reports.tables.model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
 from study.config import DEFAULT_LR
 from study.records import TrialRecord
 

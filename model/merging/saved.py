@@ -19,7 +19,7 @@ from torch import nn
 
 from model.errors import ModelConfigError, ModelError
 from model.heads import build_heads
-from model.merge import (
+from model.merging.methods import (
     check_density,
     check_lambdas,
     check_method,

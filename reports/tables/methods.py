@@ -18,7 +18,7 @@ from model.peft_configs import NATURAL_SIZE, PEFT_METHODS, SIZE_NAMES
 from reports.palette import METHOD_LABELS
 from reports.rows import config, is_completed, is_merge, method, mode, number
 from reports.stats import mean_interval
-from reports.table_model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
+from reports.tables.model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
 from study.config import DEFAULT_LR
 from study.records import TrialRecord
 

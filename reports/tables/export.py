@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.table_model import Table, display_frame
+from reports.tables.model import Table, display_frame
+from study.atomic import write_text
 
 EXTENSIONS = ("csv", "md", "tex")
 
@@ -18,9 +19,9 @@ def write_table(table: Table, folder: Path) -> list[Path]:
     cells, bold = display_frame(table)
     paths = [folder / f"{table.key}.{ext}" for ext in EXTENSIONS]
     # float repr round-trips, so the CSV holds exactly the values the rows carry.
-    table.data.to_csv(paths[0], index=False, float_format=None)
-    paths[1].write_text(to_markdown(table, cells, bold), encoding="utf-8")
-    paths[2].write_text(to_latex(table, cells, bold), encoding="utf-8")
+    write_text(paths[0], table.data.to_csv(index=False, float_format=None))
+    write_text(paths[1], to_markdown(table, cells, bold))
+    write_text(paths[2], to_latex(table, cells, bold))
     return paths
 
 

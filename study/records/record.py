@@ -1,6 +1,6 @@
-"""The study folder's durable records: TrialRecord, one line of trials.jsonl per finished trial,
-and study.json (how the study was made). Written by study/tuning; read by reports/, predict and
-resume. The file I/O: study/trials_file.py (trials.jsonl) and study/json_files.py.
+"""TrialRecord: one finished trial, one line of trials.jsonl. Written by study/tuning; read by
+reports/, predict, status and resume. The file: jsonl.py; study.json: meta.py; which trial is
+best: select.py.
 
 A trial returns one TrialRecord (run_trial, run_merge_trial); Ray carries it as JSON; the
 study's recorder adds its bookkeeping (trial id, status, ...) and appends it. Every row carries
@@ -12,18 +12,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from enum import Enum
 from typing import Any
 
 from study.errors import UserError
-from study.json_files import read_json
-from study.metrics import METRICS
+from study.metrics import METRICS, VAL_METRICS
 
 RECORD_FORMAT = 2
 TRIALS = "trials.jsonl"
-STUDY_META = "study.json"
-STATUSES = ("completed", "stopped_early", "errored")
+
+
+class Status(str, Enum):
+    """How a trial ended (a str, so rows keep their JSON spelling and compare to plain text)."""
+
+    COMPLETED = "completed"
+    """Ran its last epoch and saved its checkpoint: the tables use only these."""
+    STOPPED_EARLY = "stopped_early"
+    """ASHA stopped it at a rung: it has validation scores of the epochs it ran, no dev."""
+    ERRORED = "errored"
+    """It raised (or its loss turned NaN): counted, never scored."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 COUNTS = (
     "params_pct",  # trainable / (base encoder + heads) x 100, one task's share (model/multitask)
     "params_total_pct",  # every task's adapters and heads together
@@ -131,7 +145,7 @@ class TrialRecord:
     study: str | None = None
     """The rest is the study's bookkeeping, filled in by study/tuning."""
     trial_id: str | None = None
-    status: str | None = None
+    status: Status | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     """The values the search sampled (a rerun: its config's, with the seed)."""
@@ -142,15 +156,43 @@ class TrialRecord:
     worker_pid: int | None = None
     finished_at: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.status is not None and not isinstance(self.status, Status):
+            object.__setattr__(self, "status", Status(self.status))
+
+    @property
+    def completed(self) -> bool:
+        """Ran to its last epoch and has dev scores (what tables and claims use)."""
+        return self.status is Status.COMPLETED and _finite(self.overall)
+
+    @property
+    def scored(self) -> bool:
+        """Has a score to show: completed, or stopped early with the scores of its last
+        epoch (figures); never an errored trial."""
+        if self.status is Status.COMPLETED:
+            return _finite(self.overall)
+        return self.status is Status.STOPPED_EARLY and _finite(self.selection_score())
+
+    @property
+    def method(self) -> str:
+        """full | lora | dora | ... | merge (a merge trial's method is its kind)."""
+        return "merge" if self.kind == "merge" else str(self.config.get("method", "lora"))
+
+    @property
+    def seed_value(self) -> int:
+        """The trial's seed (the record's, else its config's)."""
+        return int(self.seed if self.seed is not None else self.config.get("seed", 0))
+
+    def selection_score(self) -> float | None:
+        """What selection reads: validation overall, or dev overall for rows without one
+        (rows of studies made before the validation split)."""
+        return self.val_overall if self.val_overall is not None else self.overall
+
     def scores(self) -> dict[str, float | None]:
         return {m: getattr(self, m) for m in METRICS}
 
     def val_scores(self) -> dict[str, float | None]:
-        return {m: getattr(self, f"val_{m}") for m in METRICS}
-
-    def selection_score(self) -> float | None:
-        """What selection reads: validation overall, or dev overall for rows without one."""
-        return self.val_overall if self.val_overall is not None else self.overall
+        return {m: getattr(self, v) for m, v in zip(METRICS, VAL_METRICS, strict=True)}
 
     def counts(self) -> dict[str, float | int | None]:
         return {k: getattr(self, k) for k in COUNTS}
@@ -159,7 +201,9 @@ class TrialRecord:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        out = _plain(dataclasses.asdict(self))
+        out["status"] = None if self.status is None else self.status.value
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
@@ -176,6 +220,14 @@ class TrialRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known and v is not None}
         values["format"] = version
+        if "status" in values:
+            try:
+                values["status"] = Status(values["status"])
+            except ValueError:
+                allowed = ", ".join(s.value for s in Status)
+                raise RecordFormatError(
+                    f"a {TRIALS} row has status {values['status']!r}; known: {allowed}"
+                ) from None
         values["history"] = tuple(_epoch(h) for h in data.get("history") or ())
         values["trained_params"] = tuple(data.get("trained_params") or ())
         if isinstance(data.get("merge"), dict):
@@ -211,8 +263,14 @@ def _epoch(entry: dict[str, Any]) -> EpochScores:
     """A history entry; format 1 kept the losses as loss_<task> keys beside the scores."""
     losses = dict(entry.get("losses") or {})
     losses |= {k[5:]: v for k, v in entry.items() if k.startswith("loss_")}
-    val = {f"val_{m}": entry.get(f"val_{m}") for m in METRICS}
+    val = {v: entry.get(v) for v in VAL_METRICS}
     return EpochScores(int(entry.get("epoch", 0)), *(entry.get(m) for m in METRICS), losses, **val)
+
+
+def _finite(value: Any) -> bool:
+    """A real number (not None, a bool, NaN or infinite)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value)
 
 
 def _plain(value: Any) -> Any:
@@ -222,8 +280,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def read_study_meta(study_dir: str | Path) -> dict[str, Any]:
-    path = Path(study_dir) / STUDY_META
-    return read_json(path) if path.is_file() else {}

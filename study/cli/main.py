@@ -1,5 +1,5 @@
 """`python -m study list | train | params | run | baseline | report | predict | bench`: this
-module only wires (the arguments: study/cli_parser.py).
+module only wires (the arguments: study/cli/parser.py).
 
 The arguments become a typed options dataclass (study/options.py) before anything else sees
 them. Every user error ends as one line on stderr and exit code 2, before any training starts.
@@ -16,7 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
-from study.cli_parser import build_parser
+from study.atomic import write_text
+from study.cli.parser import build_parser
 from study.errors import USER_ERRORS
 from study.options import (
     BaselineOptions,
@@ -60,13 +61,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     preflight(config)
     default_out = f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}"
     out = Path(check_output_dir(options.out or default_out, "run folder"))
-    from study.train.trial import run_trial  # torch loads only after every check passed
+    from study.train.run import run_trial  # torch loads only after every check passed
 
     print(
         f"training {config.method} ({config.mode}, scale {config.scale}) -> {out}", file=sys.stderr
     )
     record = run_trial(config, report=None, run_dir=out, progress=True)
-    (out / "metrics.json").write_text(record.to_json())
+    write_text(out / "metrics.json", record.to_json())
     keys = ("sst", "para", "sts", "overall", "params_pct", "adapter_pct", "seconds")
     keys += ("precision", "adapter_dir")
     print(json.dumps({k: getattr(record, k) for k in keys}))
@@ -113,9 +114,21 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.plan import run_study
+    from study.cli.summary import print_summary
+    from study.plan import make_plans
 
-    return run_study(options_from(RunOptions, args))
+    plans = make_plans(options_from(RunOptions, args))  # every check, before Ray starts
+    if any(plan.address for plan in plans):
+        # Joining a cluster: keep Ray's token auth on. Ray reads this when it is first imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    from study.tuning.execute import run_study  # Ray and Optuna are imported only now
+
+    for plan in plans:
+        if len(plans) > 1:
+            print(f"== {args.study}: study {plan.spec.name} -> {plan.study_dir}", file=sys.stderr)
+        run_study(plan)
+        print_summary(plan)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

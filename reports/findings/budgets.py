@@ -1,6 +1,6 @@
 """Beyond the paper: which PEFT method wins at each parameter budget.
 
-Each method is read at its best configuration (reports/table_methods.py). At a budget of
+Each method is read at its best configuration (reports/tables/methods.py). At a budget of
 params_pct ≤ B, the winner is the method with the best mean dev overall among those within B;
 the verdict pairs its seeds with the runner-up's: "holds" when the interval of winner minus
 runner-up lies above 0, else "inconclusive" (with the seeds that would likely decide it).
@@ -8,10 +8,10 @@ runner-up lies above 0, else "inconclusive" (with the seeds that would likely de
 
 from __future__ import annotations
 
-from reports.findings import Finding, _finding, _not_run
+from reports.findings.claims import Finding, _finding, _not_run
 from reports.palette import METHOD_LABELS
 from reports.stats import paired_difference
-from reports.table_methods import PAPER_METHODS, method_rows
+from reports.tables.methods import PAPER_METHODS, method_rows
 from study.records import TrialRecord
 
 BUDGETS = (0.2, 0.5, 1.0, 2.0, 5.0, 100.0)  # params_pct tiers (heads included)

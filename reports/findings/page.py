@@ -11,8 +11,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from reports.findings import SAME_BAND, Finding
+from reports.findings.claims import SAME_BAND, Finding
 from reports.palette import PAGE_SIZE, page_note, page_title
+from study.atomic import atomic_file
 
 FINDINGS_CSV = "findings.csv"
 _VERDICT_COLORS = {
@@ -87,7 +88,7 @@ def write_findings_csv(findings: list[Finding], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FINDINGS_CSV
     fields = list(asdict(findings[0])) if findings else ["claim"]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_file(path, "w") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for f in findings:

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from reports.palette import PAGE_SIZE, page_note, page_title
-from reports.table_model import Table, display_frame
+from reports.tables.model import Table, display_frame
 
 ROWS_PER_PAGE = 24
 FONT_SIZE = 7.0

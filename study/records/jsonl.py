@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from study.errors import UserError
-from study.records import TRIALS, TrialRecord
+from study.records.record import TRIALS, Status, TrialRecord
+from study.records.select import best
 
 
 def append_record(study_dir: str | Path, record: TrialRecord) -> None:
@@ -73,18 +74,12 @@ def read_records(study_dir: str | Path) -> list[TrialRecord]:
 
 def finished_records(study_dir: str | Path) -> dict[str, TrialRecord]:
     """trial_id -> record for rows whose status is final (not errored)."""
-    return {r.trial_id: r for r in read_records(study_dir) if r.status != "errored"}
+    return {r.trial_id: r for r in read_records(study_dir) if r.status is not Status.ERRORED}
 
 
 def best_record(study_dir: str | Path) -> TrialRecord | None:
-    """The completed row that selection picks: the best validation overall (dev for rows
-    without a validation split), as `predict STUDY` picks it; dev never selects."""
-    rows = [
-        r
-        for r in read_records(study_dir)
-        if r.status == "completed" and r.selection_score() is not None
-    ]
-    return max(rows, key=lambda r: r.selection_score()) if rows else None
+    """The study's best trial (select.best): chosen on validation, never on dev."""
+    return best(read_records(study_dir))
 
 
 def _repair_tail(path: Path) -> None:
