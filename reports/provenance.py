@@ -10,17 +10,18 @@ from importlib import metadata
 from typing import Any
 
 from model.encoder import EMBEDDED_SHA256
+from model.spec import TASKS
 from reports.figures.trials import format_duration
 from reports.loading import Source, StudyData
 from reports.rows import config, number, status_counts
-from study.records import Status, StudyMeta
+from study.records import Status, StudyMeta, best
 from study.scales import RECIPE_VERSION
 
 UNKNOWN = "unknown"
 LIBRARIES = ("torch", "transformers", "peft", "ray", "optuna")
 REPORT_LIBRARIES = ("peft-study", "matplotlib", "pandas", "optuna", "pypdf")
 
-TASK_ORDER = ("sst", "para", "sts")
+TASK_ORDER = TASKS
 SPLIT_ORDER = ("train", "dev", "test")
 
 Line = tuple[str, str, str]  # (kind: title | heading | item | text, key, value)
@@ -52,7 +53,7 @@ def usage_lines(data: StudyData) -> list[Line]:
     """How many rows were used, per source, and what is missing."""
     rows = data.rows
     counts = status_counts(rows)
-    scored = counts.get("completed", 0) + counts.get("stopped_early", 0)
+    scored = sum(r.scored for r in rows)
     lines: list[Line] = [
         (
             "item",
@@ -93,15 +94,19 @@ def selection_lines(rows: list, floors: dict | None) -> list[Line]:
     """The trial each study selected (by validation) with its validation and dev scores side
     by side, and the floors on the same dev rows."""
     lines: list[Line] = [("heading", "", "Selected trial and the no-training floor")]
-    done = [r for r in rows if r.status == "completed" and r.selection_score() is not None]
     by_study: dict[str, list] = {}
-    for r in done:
+    for r in rows:
         by_study.setdefault(str(r.study or "study"), []).append(r)
     for study, group in sorted(by_study.items()):
-        best = max(group, key=lambda r: r.selection_score())
-        val = _scores(best.val_scores()) if best.val_overall is not None else "no validation split"
-        lines.append(("item", f"{study}", f"trial {best.trial_id} ({_config_text(best)}): "
-                      f"validation {val}; dev {_scores(best.scores())}"))  # fmt: skip
+        chosen = best(group)
+        if chosen is None:
+            continue
+        if chosen.val_overall is not None:
+            val = _scores(chosen.val_scores())
+        else:
+            val = "no validation split"
+        text = f"trial {chosen.trial_id} ({_config_text(chosen)}): validation {val}; "
+        lines.append(("item", study, text + f"dev {_scores(chosen.scores())}"))
     if floors:
         lines.append(("item", "no training", f"dev {_scores(floors)} (the same dev rows)"))
     else:

@@ -8,7 +8,8 @@ import math
 from collections import Counter
 from typing import Any
 
-from study.records import TrialRecord
+from model.spec import TASKS
+from study.records import Status, TrialRecord
 
 METRIC_LABELS = {"sst": "SST", "para": "Para", "sts": "STS", "overall": "Overall"}
 METRIC_UNITS = {
@@ -17,15 +18,10 @@ METRIC_UNITS = {
     "sts": "STS Pearson r",
     "overall": "overall score",
 }
-STATUS_ORDER = ("completed", "stopped_early", "errored")
 
 
 def config(row: TrialRecord) -> dict[str, Any]:
     return row.config
-
-
-def is_merge(row: TrialRecord) -> bool:
-    return row.kind == "merge"
 
 
 def number(value: Any) -> float | None:
@@ -35,28 +31,13 @@ def number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def is_scored(row: TrialRecord) -> bool:
-    """Has final dev scores: completed or stopped early by ASHA (not errored)."""
-    return row.status in ("completed", "stopped_early") and number(row.overall) is not None
-
-
-def is_completed(row: TrialRecord) -> bool:
-    """Ran to its last epoch (the tables use only these)."""
-    return row.status == "completed" and number(row.overall) is not None
-
-
-def method(row: TrialRecord) -> str:
-    """full | lora | dora | merge."""
-    return "merge" if is_merge(row) else str(config(row).get("method", "lora"))
-
-
 def mode(row: TrialRecord) -> str:
     return str(config(row).get("mode", "single_task"))
 
 
 def task_order(row: TrialRecord) -> str:
     """e.g. 'sst-para-sts' (the paper's order labels, lower case)."""
-    order = config(row).get("task_order") or ("sst", "para", "sts")
+    order = config(row).get("task_order") or TASKS
     return "-".join(order) if isinstance(order, list | tuple) else str(order)
 
 
@@ -70,9 +51,9 @@ def trial_label(row: TrialRecord) -> str:
 
 
 def status_counts(rows: list[TrialRecord]) -> dict[str, int]:
-    """Rows per status, in STATUS_ORDER, then any other status the rows carry."""
+    """Rows per status, in the order of Status, then rows without one as "unknown"."""
     counts = Counter(str(r.status or "unknown") for r in rows)
-    ordered = {s: counts.pop(s, 0) for s in STATUS_ORDER}
+    ordered = {s.value: counts.pop(s.value, 0) for s in Status}
     ordered.update(sorted(counts.items()))
     return ordered
 
@@ -94,9 +75,9 @@ def merge_setting(row: TrialRecord) -> tuple[str, tuple[float | None, ...], floa
     name = next((str(s["merge_method"]) for s in sources if s.get("merge_method")), "?")
     lambdas: Any = next((s["lambdas"] for s in sources if s.get("lambdas") is not None), None)
     if lambdas is None:
-        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
+        lambdas = [params.get(f"lambda_{t}") for t in TASKS]
     if isinstance(lambdas, dict):
-        lambdas = [lambdas.get(t) for t in ("sst", "para", "sts")]
+        lambdas = [lambdas.get(t) for t in TASKS]
     density = next((s["density"] for s in sources if s.get("density") is not None), None)
     if name not in DENSITY_METHODS:
         density = None

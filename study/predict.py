@@ -29,7 +29,7 @@ from study.config import TASKS
 from study.errors import DataError, UserError
 from study.metrics import METRICS, overall_of, task_score
 from study.options import PredictOptions
-from study.records import TRIALS, TrialRecord, read_records
+from study.records import TRIALS, TrialRecord, best, read_records
 
 SPLITS = ("dev", "test")
 HEADERS = {
@@ -89,16 +89,16 @@ def resolve_target(target: str) -> tuple[Path, TrialRecord | None]:
 
 
 def best_trial(study_dir: Path) -> tuple[Path, TrialRecord]:
-    """The completed, saved trial with the best validation overall (dev for rows without a
-    validation split); stopped-early ones have no checkpoint."""
-    rows = [
-        r
-        for r in read_records(study_dir)
-        if r.status == "completed" and r.adapter_dir and r.selection_score() is not None
-    ]
-    if not rows:
+    """The study's best trial (study/records/select.py: the best configuration by mean
+    validation score over its seeds, then its best seed) and its run folder."""
+    row = best(read_records(study_dir))
+    if row is None:
         raise UserError(f"study folder {study_dir} has no completed trial with a saved checkpoint")
-    row = max(rows, key=lambda r: r.selection_score())
+    if not row.adapter_dir:
+        raise UserError(
+            f"best trial {row.trial_id} of {study_dir} has no saved checkpoint "
+            "(adapter_dir is empty in trials.jsonl); rerun the study with --resume"
+        )
     run_dir = Path(row.adapter_dir).expanduser()
     if not run_dir.is_absolute() and not run_dir.is_dir():
         run_dir = study_dir / run_dir  # a relative adapter_dir is read from the study folder

@@ -9,7 +9,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from reports.palette import METHOD_LABELS, PAGE_SIZE, method_color, page_note, page_title
-from reports.rows import is_scored, method
 from reports.stats import expected_max
 from study.records import TrialRecord
 
@@ -21,8 +20,8 @@ def search_scores(rows: list[TrialRecord]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for r in rows:
         score = r.selection_score()
-        if is_scored(r) and r.phase == "search" and score is not None:
-            out.setdefault(method(r), []).append(float(score))
+        if r.scored and r.phase == "search" and score is not None:
+            out.setdefault(r.method, []).append(float(score))
     return out
 
 

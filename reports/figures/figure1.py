@@ -23,7 +23,7 @@ from reports.palette import (
     page_note,
     page_title,
 )
-from reports.rows import config, is_merge, method, trial_label
+from reports.rows import config, trial_label
 from study.records import TrialRecord
 
 # Blocks of a BERT layer with parameters, matched as a prefix of the recorded name.
@@ -71,7 +71,7 @@ def block_parts(names: list[str]) -> tuple[dict[str, set[str]], list[str]]:
 
 def setting_of(row: TrialRecord) -> tuple[str, str, str]:
     c = config(row)
-    m = method(row)
+    m = row.method
     if m == "full":
         return ("full", "qkv", "none")  # full trains everything; targets/bias do not apply
     if c.get("orthogonal"):
@@ -93,7 +93,7 @@ def figure1(rows: list[TrialRecord]) -> tuple[Figure | None, str]:
     """The figure (None when no row records trained_params) and a note on what it shows."""
     chosen: dict[tuple, dict[str, Any]] = {}
     for row in rows:
-        if is_merge(row) or not row.trained_params:
+        if row.is_merge or not row.trained_params:
             continue
         chosen.setdefault(setting_of(row), row)
     if not chosen:

@@ -17,9 +17,6 @@ from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
     config,
-    is_completed,
-    is_merge,
-    method,
     order_label,
     task_order,
 )
@@ -40,7 +37,7 @@ _EQUATION = {1: "Eq. 1", 2: "Eq. 2", 3: "Eq. 3"}
 
 def figure2(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """None when there are no completed full fine-tuning rows."""
-    full = [r for r in rows if is_completed(r) and not is_merge(r) and method(r) == "full"]
+    full = [r for r in rows if r.completed and not r.is_merge and r.method == "full"]
     if not full:
         return None
     groups: dict[tuple[Any, str], list[dict[str, Any]]] = {}

@@ -27,16 +27,12 @@ from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
     config,
-    is_completed,
-    is_merge,
-    is_scored,
-    method,
     mode,
     number,
     trial_label,
 )
 from study.metrics import METRICS
-from study.records import TrialRecord
+from study.records import Status, TrialRecord
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -52,7 +48,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """Overall against params_pct (log x) for every scored trial; None without any."""
-    pts = [r for r in rows if is_scored(r) and (number(r.params_pct) or 0) > 0]
+    pts = [
+        r
+        for r in rows
+        if r.scored and number(r.overall) is not None and (number(r.params_pct) or 0) > 0
+    ]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=PAGE_SIZE)
@@ -61,8 +61,8 @@ def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure
         "Beyond the paper: overall score against parameters updated (Pareto front)",
     )
     for r in pts:
-        m = method(r)
-        stopped = r.status == "stopped_early"
+        m = r.method
+        stopped = r.status is Status.STOPPED_EARLY
         marker = "D" if m == "merge" else ("x" if stopped else "o")
         ax.scatter(r.params_pct, r.overall, color=method_color(m), marker=marker, s=36, alpha=0.85)
     xy = [(float(r.params_pct), float(r.overall)) for r in pts]
@@ -71,10 +71,10 @@ def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure
     ax.step(fx, fy, where="post", color="k", lw=1.2, zorder=1)
     for i in front:
         c = config(pts[i])
-        size = SIZE_NAMES.get(method(pts[i]), "r")
-        text = f"{method(pts[i])}" + ("" if size == "-" else f" {size}={c.get('r')}")
-        text = trial_label(pts[i]) if is_merge(pts[i]) else text
-        if method(pts[i]) == "full":
+        size = SIZE_NAMES.get(pts[i].method, "r")
+        text = f"{pts[i].method}" + ("" if size == "-" else f" {size}={c.get('r')}")
+        text = trial_label(pts[i]) if pts[i].is_merge else text
+        if pts[i].method == "full":
             text = "full"
         ax.annotate(text, xy[i], textcoords="offset points", xytext=(4, 4), fontsize=7)
     paper = ref.pareto_points()
@@ -90,7 +90,7 @@ def pareto_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure
     ax.set_xlabel("parameters updated, params_pct (% of encoder + heads, log scale)")
     ax.set_ylabel(METRIC_UNITS["overall"] + " (dev)")
     floor_line(ax, floors, "overall")
-    present = sorted({method(r) for r in pts}, key=list(METHOD_COLORS).index)
+    present = sorted({r.method for r in pts}, key=list(METHOD_COLORS).index)
     handles = [
         Line2D([], [], color=method_color(m), marker="o", ls="", label=METHOD_LABELS[m])
         for m in present
@@ -124,17 +124,17 @@ def rank_figure(rows: list[TrialRecord], floors: dict | None = None) -> Figure |
     peft = [
         r
         for r in rows
-        if is_completed(r)
-        and not is_merge(r)
+        if r.completed
+        and not r.is_merge
         and mode(r) == "single_task"
-        and method(r) in ("lora", "dora")
+        and r.method in ("lora", "dora")
     ]
     if not peft:
         return None
     groups: dict[tuple[str, str, str], dict[int, list]] = {}
     for r in peft:
         c = config(r)
-        key = (method(r), str(c.get("targets")), str(c.get("bias", "none")))
+        key = (r.method, str(c.get("targets")), str(c.get("bias", "none")))
         groups.setdefault(key, {}).setdefault(int(c.get("r", 0)), []).append(r)
     fig, axes = plt.subplots(2, 2, figsize=PAGE_SIZE, sharex=True)
     page_title(

@@ -20,20 +20,20 @@ from reports.palette import (
 from reports.rows import (
     METRIC_LABELS,
     METRIC_UNITS,
-    is_merge,
-    method,
     number,
     trial_label,
 )
 from study.metrics import METRICS
-from study.records import TrialRecord
+from study.records import Status, TrialRecord
 
 
 def learning_curves(rows: list[TrialRecord], floors: dict | None = None) -> Figure | None:
     """Validation scores after each epoch (dev for rows without a validation split, whose
     history holds dev per epoch); None when no row has a history. floors: {metric: value}
     of the same split, drawn as a reference line."""
-    with_history = [r for r in rows if r.history and r.status != "errored" and not is_merge(r)]
+    with_history = [
+        r for r in rows if r.history and r.status is not Status.ERRORED and not r.is_merge
+    ]
     if not with_history:
         return None
     on_val = any(h.val_overall is not None for r in with_history for h in r.history)
@@ -54,8 +54,8 @@ def learning_curves(rows: list[TrialRecord], floors: dict | None = None) -> Figu
                 continue
             xs, ys = zip(*points, strict=True)
             max_epoch = max(max_epoch, *xs)
-            stopped = r.status == "stopped_early"
-            colour = method_color(method(r))
+            stopped = r.status is Status.STOPPED_EARLY
+            colour = method_color(r.method)
             ax.plot(xs, ys, color=colour, alpha=0.6, lw=1, ls="--" if stopped else "-", marker=".")
             if stopped:
                 ax.plot(xs[-1], ys[-1], marker="x", color="k", ms=7, mew=1.5)
@@ -64,7 +64,7 @@ def learning_curves(rows: list[TrialRecord], floors: dict | None = None) -> Figu
     for ax in axes[1]:
         ax.set_xlabel("epoch")
         ax.set_xticks(range(1, int(max_epoch) + 1))
-    present = sorted({method(r) for r in with_history}, key=list(METHOD_COLORS).index)
+    present = sorted({r.method for r in with_history}, key=list(METHOD_COLORS).index)
     handles = [Line2D([], [], color=method_color(m), label=METHOD_LABELS[m]) for m in present]
     handles.append(
         Line2D(
@@ -72,7 +72,7 @@ def learning_curves(rows: list[TrialRecord], floors: dict | None = None) -> Figu
         )
     )
     page_legend(fig, handles)
-    stopped_n = sum(r.status == "stopped_early" for r in with_history)
+    stopped_n = sum(r.status is Status.STOPPED_EARLY for r in with_history)
     page_note(
         fig,
         f"{len(with_history)} trials with a per-epoch history, {stopped_n} of them stopped early.",
@@ -100,7 +100,7 @@ def wall_time(rows: list[TrialRecord]) -> Figure | None:
         ax.bar(
             i,
             v,
-            color=method_color(method(r)),
+            color=method_color(r.method),
             hatch=hatches.get(str(r.status), ""),
             edgecolor="#333333",
             lw=0.4,
@@ -109,7 +109,7 @@ def wall_time(rows: list[TrialRecord]) -> Figure | None:
         ax.set_xticks(range(len(timed)), [trial_label(r) for r in timed], rotation=70, fontsize=6)
     ax.set_xlabel("trial (in the order results were written)")
     ax.set_ylabel("wall time per trial (" + ("min" if minutes else "s") + ")")
-    present = sorted({method(r) for r in timed}, key=list(METHOD_COLORS).index)
+    present = sorted({r.method for r in timed}, key=list(METHOD_COLORS).index)
     handles = [Patch(color=method_color(m), label=METHOD_LABELS[m]) for m in present]
     handles += [
         Patch(facecolor="white", edgecolor="k", hatch="//", label="stopped early"),

@@ -12,19 +12,17 @@ A claim whose study has no rows is "not run", with the command that runs it.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reports.rows import config, is_completed, is_merge, merge_setting, method, mode, task_order
+from reports.rows import config, merge_setting, mode, task_order
 from reports.stats import Interval, mean_interval, p_better, paired_difference, seeds_needed
-from study.records import TrialRecord
+from study.records import TrialRecord, config_key
 
 SAME_BAND = 0.01  # a "no difference" claim: |A - B| within this
-_IGNORED = ("seed", "threads", "inject_fault")
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,6 @@ class Finding:
     note: str = ""
 
 
-def _seed(row: TrialRecord) -> int:
-    return int(row.seed if row.seed is not None else config(row).get("seed", 0))
-
-
 def _by_seed(rows: list[TrialRecord], **match: Any) -> tuple[dict[int, float], list[str]]:
     """seed -> dev overall of the completed single-config group that matches `match` (the
     group with most seeds when several configs match, e.g. other learning rates)."""
@@ -55,8 +49,8 @@ def _by_seed(rows: list[TrialRecord], **match: Any) -> tuple[dict[int, float], l
     for r in rows:
         c = config(r)
         if all(c.get(k) == v for k, v in match.items()):
-            key = json.dumps({k: v for k, v in sorted(c.items()) if k not in _IGNORED}, default=str)
-            groups.setdefault(key, {}).setdefault(_seed(r), r)
+            key = config_key(c)
+            groups.setdefault(key, {}).setdefault(r.seed_value, r)
     if not groups:
         return {}, []
     best = max(groups.values(), key=len)
@@ -110,8 +104,8 @@ def _not_run(claim: str, source: str, study: str, note: str = "") -> Finding:
 
 def findings(rows: list[TrialRecord]) -> list[Finding]:
     """One Finding per claim of the paper, in the paper's order."""
-    done = [r for r in rows if is_completed(r)]
-    single = [r for r in done if not is_merge(r) and mode(r) == "single_task"]
+    done = [r for r in rows if r.completed]
+    single = [r for r in done if not r.is_merge and mode(r) == "single_task"]
     single = [r for r in single if not config(r).get("orthogonal")]
 
     def lora(m: str, r: int, targets: str, bias: str = "none") -> tuple[dict, list]:
@@ -159,9 +153,9 @@ def _rank_trend(single: list[TrialRecord], lora) -> Finding:  # noqa: ANN001
 
 def _head_designs(done: list[TrialRecord]) -> Finding:
     claim, source = "head design 3 > designs 1 and 2", "Figure 2"
-    full = [r for r in done if not is_merge(r) and method(r) == "full"]
+    full = [r for r in done if not r.is_merge and r.method == "full"]
     by = {
-        d: {(task_order(r), _seed(r)): r for r in full if config(r).get("head_design") == d}
+        d: {(task_order(r), r.seed_value): r for r in full if config(r).get("head_design") == d}
         for d in (1, 2, 3)
     }
     if not all(by.values()):
@@ -191,10 +185,10 @@ def _head_designs(done: list[TrialRecord]) -> Finding:
 
 def _task_order(done: list[TrialRecord]) -> Finding:
     claim, source = "the task order barely moves the overall score", "Table 3, top"
-    seq = [r for r in done if not is_merge(r) and mode(r) == "sequential" and method(r) != "full"]
+    seq = [r for r in done if not r.is_merge and mode(r) == "sequential" and r.method != "full"]
     orders: dict[str, dict[int, TrialRecord]] = {}
     for r in seq:
-        orders.setdefault(task_order(r), {}).setdefault(_seed(r), r)
+        orders.setdefault(task_order(r), {}).setdefault(r.seed_value, r)
     if len(orders) < 2:
         return _not_run(claim, source, "multitask_order", "fewer than two task orders have trials")
     pairs = []
@@ -220,13 +214,13 @@ def _task_order(done: list[TrialRecord]) -> Finding:
 
 def _ensembles(done: list[TrialRecord]) -> Finding:
     claim, source = "EoE > FedAvg and OrthoAda", "Table 3, bottom"
-    merges = [r for r in done if is_merge(r)]
+    merges = [r for r in done if r.is_merge]
     paper = {"eoe": 1.0, "fedavg": 1 / 3, "orthoada": 1 / 3}  # the paper's λ
     by: dict[str, dict[int, TrialRecord]] = {}
     for r in merges:
         name, lambdas, _ = merge_setting(r)
         if name in paper and all(x is not None and abs(x - paper[name]) < 1e-6 for x in lambdas):
-            by.setdefault(name, {}).setdefault(_seed(r), r)
+            by.setdefault(name, {}).setdefault(r.seed_value, r)
     if set(by) != set(paper):
         return _not_run(
             claim, source, "merge", "EoE, FedAvg or OrthoAda at the paper's λ is missing"

@@ -25,11 +25,12 @@ from reports.loading import StudyData
 from reports.palette import setup_matplotlib
 from reports.provenance import how_made, selection_lines, settings_lines, usage_lines
 from reports.render.text_pages import page_count, text_pages
-from reports.rows import is_scored, trial_label
+from reports.rows import trial_label
 from reports.tables.export import remove_stale, write_table
 from reports.tables.paper import build_tables
 from reports.tables.render import table_pages
 from study.atomic import atomic_file
+from study.records import Status
 from study.tuning.journal import read_importances
 
 REPORT = "report.pdf"
@@ -133,7 +134,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     remove_stale(table_dir, present)
     written = [p for t in tables for p in write_table(t, table_dir)]
     written.append(write_findings_csv(found_claims, table_dir))
-    used = sum(is_scored(r) for r in rows)
+    used = sum(r.scored for r in rows)
     return Report(pdf_path, len(pages), written, used, len(rows), [s for s, _ in sections], skipped)
 
 
@@ -155,7 +156,7 @@ def _contents(
     if skipped:
         lines.append(("heading", "", "Not in this report"))
         lines += [("item", "-", text) for text in skipped]
-    errored = [r for r in rows if r.status == "errored"]
+    errored = [r for r in rows if r.status is Status.ERRORED]
     if errored:
         lines.append(("heading", "", f"Errored trials ({len(errored)})"))
         for r in errored[:10]:

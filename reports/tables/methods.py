@@ -8,7 +8,6 @@ is that choice, read on dev.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -16,33 +15,26 @@ import pandas as pd
 
 from model.peft_configs import NATURAL_SIZE, PEFT_METHODS, SIZE_NAMES
 from reports.palette import METHOD_LABELS
-from reports.rows import config, is_completed, is_merge, method, mode, number
+from reports.rows import config, mode, number
 from reports.stats import mean_interval
 from reports.tables.model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
 from study.config import DEFAULT_LR
-from study.records import TrialRecord
+from study.records import TrialRecord, config_key
 
 # The paper's two methods alone are Table 2; this table appears once another method ran.
 PAPER_METHODS = ("lora", "dora")
-_IGNORED = ("seed", "threads", "inject_fault")
 # Below this many optimizer steps per task, AdaLoRA's budget schedule has too few pruning
 # rounds to allocate ranks by importance (its paper prunes over thousands of steps).
 ADALORA_MIN_STEPS = 500
-
-
-def config_key(row: TrialRecord) -> str:
-    """One configuration: every config field but the seed (and what does not change results)."""
-    c = {k: v for k, v in sorted(config(row).items()) if k not in _IGNORED}
-    return json.dumps(c, default=str)
 
 
 def best_per_method(rows: list[TrialRecord]) -> dict[str, list[TrialRecord]]:
     """method -> the completed single-task rows of its best configuration (module docstring)."""
     groups: dict[str, dict[str, list[TrialRecord]]] = {}
     for r in rows:
-        if is_completed(r) and not is_merge(r) and mode(r) == "single_task":
-            if method(r) in PEFT_METHODS and not config(r).get("orthogonal"):
-                groups.setdefault(method(r), {}).setdefault(config_key(r), []).append(r)
+        if r.completed and not r.is_merge and mode(r) == "single_task":
+            if r.method in PEFT_METHODS and not config(r).get("orthogonal"):
+                groups.setdefault(r.method, {}).setdefault(config_key(r.config), []).append(r)
 
     def rank(group: list[TrialRecord]) -> tuple[int, float]:
         scores = [s for s in (number(r.selection_score()) for r in group) if s is not None]

@@ -14,10 +14,7 @@ from reports import paper_reference as ref
 from reports.palette import TARGET_LABELS
 from reports.rows import (
     config,
-    is_completed,
-    is_merge,
     merge_setting,
-    method,
     mode,
     order_label,
     task_order,
@@ -45,7 +42,7 @@ _MERGE_NAMES = {
 def build_tables(rows: list[TrialRecord], floors: dict[str, float] | None = None) -> list[Table]:
     """The tables the rows support (a table with no rows of ours is left out), each with a
     'no training' row first when the study recorded its floors."""
-    done = [r for r in rows if is_completed(r)]
+    done = [r for r in rows if r.completed]
     tables = [table1(done), table2(done), table3(done), methods_table(done)]
     tables = [t for t in tables if t is not None]
     if floors:
@@ -64,7 +61,7 @@ def _floor_row(table: Table, floors: dict[str, float]) -> pd.DataFrame:
 
 def table1(rows: list[TrialRecord]) -> Table | None:
     """Full fine-tuning, dev. The paper's Table 1 model used head design 3 (Sec. 6.1)."""
-    full = [r for r in rows if not is_merge(r) and method(r) == "full"]
+    full = [r for r in rows if not r.is_merge and r.method == "full"]
     if not full:
         return None
     paper = ref.table1_dev()
@@ -108,9 +105,9 @@ def _t2_key(row: TrialRecord) -> tuple[str, int, str, str, bool, float | None]:
     """A Table 2 row: (method, r, targets, bias, orthogonal, learning rate); the seeds of one
     configuration share it, so its interval is over seeds alone."""
     c = config(row)
-    lr = c.get("lr") if c.get("lr") is not None else DEFAULT_LR.get(method(row))
+    lr = c.get("lr") if c.get("lr") is not None else DEFAULT_LR.get(row.method)
     return (
-        method(row),
+        row.method,
         int(c.get("r", 0)),
         str(c.get("targets", "qkv")),
         str(c.get("bias", "none")),
@@ -124,7 +121,7 @@ def table2(rows: list[TrialRecord]) -> Table | None:
     peft = [
         r
         for r in rows
-        if not is_merge(r) and mode(r) == "single_task" and method(r) in ("lora", "dora")
+        if not r.is_merge and mode(r) == "single_task" and r.method in ("lora", "dora")
     ]
     if not peft:
         return None
@@ -184,9 +181,9 @@ def table3(rows: list[TrialRecord]) -> Table | None:
     seq = [
         r
         for r in rows
-        if not is_merge(r) and mode(r) == "sequential" and method(r) in ("lora", "dora")
+        if not r.is_merge and mode(r) == "sequential" and r.method in ("lora", "dora")
     ]
-    merges = [r for r in rows if is_merge(r)]
+    merges = [r for r in rows if r.is_merge]
     if not seq and not merges:
         return None
     records = _sequential_records(seq) + _merge_records(merges)
@@ -212,7 +209,7 @@ def _sequential_records(seq: list[TrialRecord]) -> list[dict[str, Any]]:
         c = config(r)
         key = (
             task_order(r),
-            method(r),
+            r.method,
             int(c.get("r", 0)),
             str(c.get("targets")),
             str(c.get("bias")),

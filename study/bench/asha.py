@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from study.records import TrialRecord
+from study.records import Status, TrialRecord
 
 
 def asha_savings(rows: list[TrialRecord]) -> dict[str, Any]:
@@ -20,12 +20,13 @@ def asha_savings(rows: list[TrialRecord]) -> dict[str, Any]:
     counted = [
         r
         for r in rows
-        if r.status in ("completed", "stopped_early") and isinstance(r.config.get("epochs"), int)
+        if r.status in (Status.COMPLETED, Status.STOPPED_EARLY)
+        and isinstance(r.config.get("epochs"), int)
     ]
     budget = sum(r.config["epochs"] for r in counted)
     run = sum(r.epochs_run for r in counted)
-    completed = [r for r in counted if r.status == "completed" and r.overall is not None]
-    stopped = [r for r in counted if r.status == "stopped_early"]
+    completed = [r for r in counted if r.status is Status.COMPLETED and r.overall is not None]
+    stopped = [r for r in counted if r.status is Status.STOPPED_EARLY]
     best = max(completed, key=lambda r: r.overall, default=None)
     scored = [r for r in counted if r.overall is not None]
     top = max(scored, key=lambda r: r.overall, default=None)
@@ -40,7 +41,7 @@ def asha_savings(rows: list[TrialRecord]) -> dict[str, Any]:
         "trials": len(counted),
         "completed": len(completed),
         "stopped_early": len(stopped),
-        "errored": sum(r.status == "errored" for r in rows),
+        "errored": sum(r.status is Status.ERRORED for r in rows),
         "trial_epochs_run": run,
         "trial_epochs_budget": budget,
         "saved_fraction": 1.0 - run / budget if budget else 0.0,

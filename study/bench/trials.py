@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from study.config import TrialConfig
+from study.metrics import METRICS
 
-SCORES = ("sst", "para", "sts", "overall")
+SCORES = METRICS
 AGREE = 0.01  # fp32 and bf16 dev metrics must agree within this
 PAIR = ("fp32", "bf16")
 _CHILD = "import study.bench.trials as b; b.child_main()"

@@ -19,6 +19,7 @@ from pathlib import Path
 from study.atomic import write_text
 from study.cli.parser import build_parser
 from study.errors import USER_ERRORS
+from study.metrics import METRICS
 from study.options import (
     BaselineOptions,
     BenchOptions,
@@ -68,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     record = run_trial(config, report=None, run_dir=out, progress=True)
     write_text(out / "metrics.json", record.to_json())
-    keys = ("sst", "para", "sts", "overall", "params_pct", "adapter_pct", "seconds")
+    keys = (*METRICS, "params_pct", "adapter_pct", "seconds")
     keys += ("precision", "adapter_dir")
     print(json.dumps({k: getattr(record, k) for k in keys}))
     return 0

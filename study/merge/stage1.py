@@ -20,6 +20,7 @@ from model.merging.saved import LoraAdapter, max_residual_overlap, read_lora_ada
 from study.atomic import read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
 from study.errors import ConfigError, UserError
+from study.metrics import METRICS
 
 STAGE1 = "stage1"
 SUMMARY = "stage1.json"
@@ -69,7 +70,7 @@ def prepare_task_adapters(
         summary = read_summary(run_dir)
         out[name] = str(run_dir.resolve())
         out["reused"][name] = reused
-        out["dev"][name] = {k: summary[k] for k in ("sst", "para", "sts", "overall")}
+        out["dev"][name] = {k: summary[k] for k in METRICS}
         out["residual_overlap"][name] = summary["residual_overlap"]
     return out
 

@@ -9,7 +9,14 @@ Written by study/tuning; read by reports/, predict, status and resume.
 """
 
 from study.records.jsonl import append_record, best_record, finished_records, read_records
-from study.records.meta import STUDY_META, StudyMeta, read_meta, write_meta
+from study.records.meta import (
+    META_FORMAT,
+    STUDY_META,
+    MetaFormatError,
+    StudyMeta,
+    read_meta,
+    write_meta,
+)
 from study.records.record import (
     COUNTS,
     RECORD_FORMAT,
@@ -24,12 +31,14 @@ from study.records.select import Configuration, best, config_key, rank_configura
 
 __all__ = [
     "COUNTS",
+    "META_FORMAT",
     "RECORD_FORMAT",
     "STUDY_META",
     "TRIALS",
     "Configuration",
     "EpochScores",
     "MergeInfo",
+    "MetaFormatError",
     "RecordFormatError",
     "Status",
     "StudyMeta",

@@ -174,9 +174,14 @@ class TrialRecord:
         return self.status is Status.STOPPED_EARLY and _finite(self.selection_score())
 
     @property
+    def is_merge(self) -> bool:
+        """A stage-2 merge trial (study/merge): it trains nothing."""
+        return self.kind == "merge"
+
+    @property
     def method(self) -> str:
         """full | lora | dora | ... | merge (a merge trial's method is its kind)."""
-        return "merge" if self.kind == "merge" else str(self.config.get("method", "lora"))
+        return "merge" if self.is_merge else str(self.config.get("method", "lora"))
 
     @property
     def seed_value(self) -> int:

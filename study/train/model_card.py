@@ -12,6 +12,7 @@ from typing import Any
 from model.encoder import portable_model_name
 from study.atomic import read_json, write_json_atomic, write_text
 from study.config import TrialConfig
+from study.metrics import METRICS
 from study.scales import SCALES, scale_config
 
 CARD = "README.md"
@@ -71,9 +72,7 @@ def _card(key, config, sha, scores, study, trial_id) -> str:  # noqa: ANN001
         f"study `{study}`, trial `{trial_id}`" if study else "`python -m study train` (no study)"
     )
     rows = "\n".join(
-        f"| {split} | "
-        + " | ".join(_fmt(values.get(m)) for m in ("sst", "para", "sts", "overall"))
-        + " |"
+        f"| {split} | " + " | ".join(_fmt(values.get(m)) for m in METRICS) + " |"
         for split, values in scores.items()
         if values
     )

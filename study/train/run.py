@@ -30,6 +30,7 @@ from model.multitask import SHARED, MultiTaskBert, build_model, parameter_counts
 from model.peft_configs import MUTATING_INITS
 from study.config import TrialConfig
 from study.data.splits import task_data
+from study.metrics import METRICS
 from study.records import EpochScores, TrialRecord
 from study.train.baseline import calibrate
 from study.train.checkpoint import save_trial
@@ -216,7 +217,7 @@ def _final_adapter_params(model: MultiTaskBert) -> int | None:
 def _scores_line(scores: EpochScores) -> str:
     parts = [f"epoch {scores.epoch}:"]
     for name, prefix in (("val", "val_"), ("dev", "")):
-        values = [getattr(scores, f"{prefix}{m}") for m in ("sst", "para", "sts", "overall")]
+        values = [getattr(scores, f"{prefix}{m}") for m in METRICS]
         if values[0] is not None:
             parts.append(f"{name} sst {values[0]:.3f} para {values[1]:.3f} sts {values[2]:.3f} ")
             parts.append(f"overall {values[3]:.3f} ")

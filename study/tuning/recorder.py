@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray import tune
 
-from study.records import TrialRecord, append_record, read_records
+from model.spec import TASKS
+from study.metrics import METRICS
+from study.records import Status, TrialRecord, append_record, best, read_records
 from study.tuning.reruns import RERUN, SEED
 from study.tuning.resources import PendingWatch
 
@@ -28,7 +31,7 @@ def study_record(
     plan: StudyPlan,
     trial_id: str,
     params: dict[str, Any],
-    status: str,
+    status: Status,
     error: str | None,
     result: dict[str, Any],
     checkpoint_path: str | None,
@@ -48,13 +51,13 @@ def study_record(
         seed=params.get(SEED, plan.base.seed),
         params=dict(params),
         seconds=record.seconds or result.get("time_total_s"),
-        adapter_dir=checkpoint_path if status == "completed" else None,
+        adapter_dir=checkpoint_path if status is Status.COMPLETED else None,
         node_id=result.get("node_id"),
         worker_pid=result.get("worker_pid"),
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-    if status == "errored":  # whatever it reported before failing is not a result
-        record = record.replace(**{k: None for k in ("sst", "para", "sts", "overall")})
+    if status is Status.ERRORED:  # whatever it reported before failing is not a result
+        record = record.replace(**dict.fromkeys(METRICS))
     return record
 
 
@@ -66,7 +69,7 @@ def trial_params(config: dict[str, Any]) -> dict[str, Any]:
 def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
     """The full config of a trial; a merge trial's is the stage-1 base plus its recipe."""
     if plan.spec.kind == "merge":
-        lambdas = [params.get(f"lambda_{t}") for t in ("sst", "para", "sts")]
+        lambdas = [params.get(f"lambda_{t}") for t in TASKS]
         return {
             **plan.base.to_dict(),
             "merge_method": params.get("merge_method"),
@@ -88,20 +91,19 @@ def progress_line(
     """[study 3.2 min] 5/14 done: 3 completed, 1 stopped early, 1 errored; 1 running | best ...
     and, for trials pending longer than a minute, what each waits for. `rows` are the phase's;
     total: the phase's trial count (the search's is plan.samples)."""
-    count = {s: sum(r.status == s for r in rows) for s in ("completed", "stopped_early", "errored")}
-    scored = [r for r in rows if r.selection_score() is not None]
-    best = max(scored, key=lambda r: r.selection_score()) if scored else None
+    count = Counter(r.status for r in rows)
+    top = best(rows)
     best_txt = "best -"
-    if best is not None:
-        which = "val" if best.val_overall is not None else "dev"
-        score = best.selection_score()
-        best_txt = f"best {which} overall {score:.4f} ({best.trial_id}: {best.params})"
+    if top is not None:
+        which = "val" if top.val_overall is not None else "dev"
+        score = top.selection_score()
+        best_txt = f"best {which} overall {score:.4f} ({top.trial_id}: {top.params})"
     wait_txt = "".join(f" | {w} (cluster busy, or nodes still being added)" for w in waiting)
     return (
         f"[{plan.spec.name}{'' if phase == 'search' else ' ' + phase + 's'} {minutes:5.1f} min] "
         f"{len(rows)}/{plan.samples if total is None else total} done: "
-        f"{count['completed']} completed, {count['stopped_early']} stopped early, "
-        f"{count['errored']} errored; {running} running | {best_txt}{wait_txt}"
+        f"{count[Status.COMPLETED]} completed, {count[Status.STOPPED_EARLY]} stopped early, "
+        f"{count[Status.ERRORED]} errored; {running} running | {best_txt}{wait_txt}"
     )
 
 
@@ -137,14 +139,14 @@ class StudyRecorder(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         final = (trial.last_result or {}).get("final")
-        self._record(trial, "completed" if final else "stopped_early", None)
+        self._record(trial, Status.COMPLETED if final else Status.STOPPED_EARLY, None)
         self._progress(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, "errored", error_line(getattr(trial, "error_file", None)))
+        self._record(trial, Status.ERRORED, error_line(getattr(trial, "error_file", None)))
         self._progress(trials)
 
-    def _record(self, trial: Any, status: str, error: str | None) -> None:
+    def _record(self, trial: Any, status: Status, error: str | None) -> None:
         # Read the file, not memory: a restored driver unpickles this callback with old state.
         if trial.trial_id in {r.trial_id for r in read_records(self.plan.study_dir)}:
             return

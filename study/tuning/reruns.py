@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from study.records import TrialRecord
+from study.records import TrialRecord, rank_configurations
 
 if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
     from study.plan import StudyPlan
@@ -23,8 +23,8 @@ RERUN = "rerun"  # a rerun trial's Tune config: {"rerun": params}
 RERUNS = "-reruns"  # the rerun experiment's name suffix
 
 
-def config_key(params: dict[str, Any]) -> str:
-    """A configuration's identity: its sampled values without the seed."""
+def params_key(params: dict[str, Any]) -> str:
+    """A proposal's identity: its sampled values without the seed."""
     return json.dumps({k: v for k, v in params.items() if k != SEED}, sort_keys=True)
 
 
@@ -32,8 +32,8 @@ def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, 
     """The params of every rerun trial, in order: paper rows first, then the top_k."""
     if plan.seeds < 2 or plan.spec.kind != "train":
         return []
-    search = [r for r in records if r.phase == "search" and r.status == "completed"]
-    ranked = sorted(search, key=lambda r: r.selection_score() or float("-inf"), reverse=True)
+    search = [r for r in records if r.phase == "search"]
+    ranked = [c.best_record for c in rank_configurations(search)]  # the one best() ranks by
     base = plan.base.seed
     by = plan.spec.rerun_best_of
     if by:  # the best of each value of `by` (ranked is best first)
@@ -42,12 +42,12 @@ def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, 
             best.setdefault(json.dumps(record.params.get(by)), dict(record.params))
         return [{**p, SEED: base + s} for p in best.values() for s in range(1, plan.seeds)]
     chosen = [dict(p) for p in plan.spec.points_to_evaluate]
-    keys = {config_key(p) for p in chosen}
+    keys = {params_key(p) for p in chosen}
     extra = 0
     for record in ranked:
         if extra >= plan.top_k:
             break
-        key = config_key(record.params)
+        key = params_key(record.params)
         if key not in keys:
             keys.add(key)
             chosen.append(dict(record.params))

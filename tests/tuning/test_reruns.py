@@ -8,7 +8,7 @@ from search_spaces import load_study
 from study.options import RunOptions
 from study.plan import make_plan
 from study.records import TrialRecord
-from study.tuning.reruns import config_key, rerun_points
+from study.tuning.reruns import params_key, rerun_points
 
 
 def _plan(tmp_path, **changes):
@@ -19,7 +19,8 @@ def _plan(tmp_path, **changes):
 
 
 def _searched(params: dict, val: float, status: str = "completed") -> TrialRecord:
-    return TrialRecord(params=params, val_overall=val, overall=0.5, status=status, phase="search")
+    record = TrialRecord(params=params, config=dict(params), val_overall=val, overall=0.5)
+    return record.replace(status=status, phase="search")
 
 
 def test_paper_rows_then_the_best_k_other_configurations_get_seeds(tmp_path):
@@ -30,8 +31,8 @@ def test_paper_rows_then_the_best_k_other_configurations_get_seeds(tmp_path):
     records += [_searched(proposed[0], 0.90), _searched(proposed[1], 0.95)]
     records += [_searched(proposed[2], 0.99, "stopped_early"), _searched(proposed[3], 0.10)]
     points = rerun_points(plan, records)
-    keys = [config_key(p) for p in points]
-    expected = [config_key(p) for p in first + [proposed[1], proposed[0]]]
+    keys = [params_key(p) for p in points]
+    expected = [params_key(p) for p in first + [proposed[1], proposed[0]]]
     assert list(dict.fromkeys(keys)) == expected  # a stopped-early trial is never chosen
     assert [p["seed"] for p in points[:2]] == [1, 2] and len(points) == 2 * 10
     assert plan.seeds == 3 and plan.metrics == ("val_overall",)
