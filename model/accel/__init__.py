@@ -1,19 +1,13 @@
 """The speed-up pack: every rewrite that makes a trial faster than torch's plain path, behind one
 call. A trial with `accelerate=false` (TrialConfig) runs none of them.
 
-Each rewrite keeps the model's parameters, state_dict and results (to the stated rounding);
-tests/model/accel compares each with the plain path. Where a rewrite needs a private torch or
-peft API that this installation lacks, it is skipped with one warning line and the plain path
-runs instead.
-
-    rewrite           when             what
-    bf16_weights      bf16             frozen base linear weights stored in bf16 (no per-call cast)
-    lean_dora         DoRA             DoRA's activation-sized work in the activation dtype
-    prepacked_linear  CPU, bf16        frozen weights in oneDNN's layout, reordered once
-    fused_qkv         CPU, bf16        LoRA/DoRA query, key and value as one product
-    (the first four only for LoRA/DoRA: LORA_ONLY)
-    fast_dropout      CPU              dropout masks from numpy's SFC64, attention included
-    cuda_attention    CUDA             SDPA without cuDNN's per-shape plans
+Each rewrite is declared once, in REWRITES: its name, when it applies, what it requires, the
+module and function that apply it, and how close it stays to the plain path (which
+tests/model/accel/test_pack.py checks, row by row). A rewrite keeps the model's parameters,
+state_dict keys and module paths, so a saved adapter is plain peft: it replaces modules by
+instances that hold the same Parameters, never a live module's class. Where a rewrite needs a
+private torch or peft API that this installation lacks, or its module fails to import, it is
+skipped with one warning line and the plain path runs instead.
 
 A rewrite stays while the step it targets (LoRA's or DoRA's) without it is at least 5% slower
 (`study bench`'s pack-less-one-rewrite blocks); study/bench/RESULTS.md lists those removed.
@@ -23,31 +17,110 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One speed-up of the pack."""
+
+    name: str
+    summary: str
+    """What it does, in a line."""
+    module: str
+    """model.accel.<module> holds `apply` and `check`."""
+    apply: str
+    """The module's function that rewrites a model in place: f(model) -> count rewritten."""
+    check: str | None = None
+    """The module's function that says why it cannot run here (None when it can)."""
+    device: str | None = None
+    """"cpu" | "cuda": the only device it is for; None for any."""
+    bf16_only: bool = False
+    """Only in bf16 trials."""
+    lora_only: bool = False
+    """Written against peft's LoRA/DoRA layers; off when another peft method is in the model
+    (VeRA, IA3, OFT, BOFT, HRA and AdaLoRA read the base weight in their own forward)."""
+    requires: tuple[str, ...] = ()
+    """Rewrites it reads the work of (prepacking reads the bf16 weights)."""
+    tolerance: float | None = None
+    """How close to the plain path: None, bit for bit; else the largest |output difference|
+    relative to the largest |plain output|, and 1 - the least gradient cosine."""
+
+    def applies(self, device: torch.device, precision: str) -> bool:
+        """Whether it is meant for this device and precision."""
+        if self.device is not None and device.type != self.device:
+            return False
+        return precision == "bf16" or not self.bf16_only
+
+    def unavailable(self) -> str | None:
+        """Why it cannot run with this torch/peft, or None when it can."""
+        try:
+            module = importlib.import_module(f"model.accel.{self.module}")
+            check = getattr(module, self.check) if self.check else None
+            return check() if check is not None else None
+        except (ImportError, AttributeError) as err:
+            return f"model/accel/{self.module}.py cannot load ({type(err).__name__}: {err})"
+
+    def function(self) -> Callable[[nn.Module], int]:
+        return getattr(importlib.import_module(f"model.accel.{self.module}"), self.apply)
+
+
 REWRITES = (
-    "bf16_weights",
-    "lean_dora",
-    "prepacked_linear",
-    "fused_qkv",
-    "fast_dropout",
-    "cuda_attention",
+    Rewrite(
+        "bf16_weights",
+        "frozen base linear weights stored in bf16 (no per-call cast)",
+        "bf16_weights",
+        "store_frozen_base_in",
+        bf16_only=True,
+        lora_only=True,
+    ),
+    Rewrite(
+        "lean_dora",
+        "DoRA's activation-sized work in the activation dtype",
+        "lean_dora",
+        "use_lean_dora",
+        check="available",
+        lora_only=True,
+        tolerance=1e-4,  # the same math in another order of operations
+    ),
+    Rewrite(
+        "prepacked_linear",
+        "frozen weights in oneDNN's layout, reordered once",
+        "prepacked_linear",
+        "prepack_frozen_linears",
+        check="available",
+        device="cpu",
+        bf16_only=True,
+        lora_only=True,
+        requires=("bf16_weights",),
+    ),
+    Rewrite(
+        "fast_dropout",
+        "dropout masks from numpy's SFC64, attention's included",
+        "attention",
+        "use_fast_dropout_attention",
+        check="available",
+        device="cpu",
+    ),
+    Rewrite(
+        "cuda_attention",
+        "SDPA without cuDNN's per-shape plans",
+        "attention",
+        "route_attention",
+        device="cuda",
+    ),
 )
-# the module that says whether a rewrite's private APIs exist here (its `available()`)
-_CHECKED_BY = {
-    "lean_dora": "lean_dora",
-    "prepacked_linear": "prepacked_linear",
-    "fused_qkv": "fused_qkv",
-    "fast_dropout": "attention",
-}
-# Rewrites written against peft's LoRA layers (and the Linear they wrap). Other methods (VeRA,
-# IA3, OFT, BOFT, HRA, AdaLoRA's SVD layers) read the base weight in their own forward, so
-# they run without these; the rest of the pack is method-agnostic.
-LORA_ONLY = {"bf16_weights", "lean_dora", "prepacked_linear", "fused_qkv"}
+BY_NAME = {r.name: r for r in REWRITES}
+NAMES = tuple(BY_NAME)
 _WARNED: set[str] = set()
+
+
+class AccelFallbackWarning(UserWarning):
+    """A speed-up is off because this torch/peft lacks what it needs; the plain path runs."""
 
 
 def other_adapters(model: nn.Module) -> bool:
@@ -61,29 +134,14 @@ def other_adapters(model: nn.Module) -> bool:
     return False
 
 
-class AccelFallbackWarning(UserWarning):
-    """A speed-up is off because this torch/peft lacks what it needs; the plain path runs."""
-
-
 def applies(name: str, device: torch.device, precision: str) -> bool:
     """Whether rewrite `name` is meant for this device and precision."""
-    cpu, bf16 = device.type == "cpu", precision == "bf16"
-    return {
-        "bf16_weights": bf16,
-        "lean_dora": True,
-        "prepacked_linear": cpu and bf16,
-        "fused_qkv": cpu and bf16,
-        "fast_dropout": cpu,
-        "cuda_attention": device.type == "cuda",
-    }[name]
+    return BY_NAME[name].applies(device, precision)
 
 
 def unavailable(name: str) -> str | None:
     """Why rewrite `name` cannot run with this torch/peft, or None when it can."""
-    module = _CHECKED_BY.get(name)
-    if module is None:
-        return None
-    return importlib.import_module(f"model.accel.{module}").available()
+    return BY_NAME[name].unavailable()
 
 
 def accelerate(
@@ -94,52 +152,30 @@ def accelerate(
 
     Call after the model is built, moved to `device` and its frozen weights shared."""
     skip = set(skip)
-    unknown = skip - set(REWRITES)
+    unknown = skip - set(NAMES)
     if unknown:
-        raise ValueError(f"unknown speed-up {sorted(unknown)[0]!r}; known: {', '.join(REWRITES)}")
-    applied = []
+        raise ValueError(f"unknown speed-up {sorted(unknown)[0]!r}; known: {', '.join(NAMES)}")
+    applied: list[str] = []
     lora_only_off = other_adapters(model)
-    for name in REWRITES:
-        if name in skip or not applies(name, device, precision):
+    for rewrite in REWRITES:
+        if rewrite.name in skip or not rewrite.applies(device, precision):
             continue
-        if lora_only_off and name in LORA_ONLY:
+        if (lora_only_off and rewrite.lora_only) or not set(rewrite.requires) <= set(applied):
             continue
-        reason = unavailable(name)
+        reason = rewrite.unavailable()
         if reason is not None:
-            _warn_once(name, reason)
+            _warn_once(rewrite.name, reason)
             continue
-        _apply(name, model)
-        applied.append(name)
+        rewrite.function()(model)
+        applied.append(rewrite.name)
     return applied
 
 
-def _apply(name: str, model: nn.Module) -> None:
-    if name == "bf16_weights":
-        from model.accel.bf16_weights import store_frozen_base_in
-
-        store_frozen_base_in(model, torch.bfloat16)
-    elif name == "lean_dora":
-        from model.accel.lean_dora import use_lean_dora
-
-        use_lean_dora(model)
-    elif name == "prepacked_linear":
-        from model.accel.prepacked_linear import prepack_frozen_linears
-
-        prepack_frozen_linears(model)
-    elif name == "fused_qkv":
-        from model.accel.fused_qkv import fuse_qkv_lora
-
-        fuse_qkv_lora(model)
-    elif name == "fast_dropout":
-        from model.accel.attention import route_attention
-        from model.accel.fast_dropout import use_fast_dropout
-
-        use_fast_dropout(model)
-        route_attention(model)
-    elif name == "cuda_attention":
-        from model.accel.attention import route_attention
-
-        route_attention(model)
+def replace_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    """Put `new` where `model`'s sub-module `path` (e.g. "bert.encoder.layer.0.output.dense")
+    is: the same path, so the same state_dict keys when `new` holds the same Parameters."""
+    parent_path, _, attr = path.rpartition(".")
+    setattr(model.get_submodule(parent_path) if parent_path else model, attr, new)
 
 
 def _warn_once(name: str, reason: str) -> None:

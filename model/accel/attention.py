@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from model.accel.fast_dropout import FastDropout
+from model.accel.fast_dropout import FastDropout, use_fast_dropout
 
 ATTENTION = "sdpa_fast_dropout"
 SOFTMAX_BACKWARD = "_softmax_backward_data"  # torch's private softmax backward
@@ -30,13 +30,30 @@ def available() -> str | None:
     return None
 
 
-def route_attention(model: nn.Module) -> None:
-    """Route `model`'s BERT attention from transformers' "sdpa" through attention_forward."""
+def route_attention(model: nn.Module) -> int:
+    """Route `model`'s BERT attention from transformers' "sdpa" through attention_forward; the
+    count of transformers models routed. Uses PreTrainedModel.set_attn_implementation where
+    this transformers has it, else (older releases) the config field it sets."""
     _register_attention()
+    routed = 0
     for module in model.modules():
         config = getattr(module, "config", None)
-        if getattr(config, "_attn_implementation", None) == "sdpa":
+        if getattr(config, "_attn_implementation", None) != "sdpa":
+            continue
+        if callable(getattr(module, "set_attn_implementation", None)):
+            module.set_attn_implementation(ATTENTION)
+        else:
             config._attn_implementation = ATTENTION
+        routed += 1
+    return routed
+
+
+def use_fast_dropout_attention(model: nn.Module) -> int:
+    """FastDropout for every nn.Dropout (fast_dropout.py) and BERT's attention routed through
+    attention_forward, which draws its mask from it; the count of dropouts replaced."""
+    replaced = use_fast_dropout(model)
+    route_attention(model)
+    return replaced
 
 
 def attention_forward(
@@ -144,8 +161,10 @@ def _zero(dtype: torch.dtype) -> torch.Tensor:
 
 
 def _register_attention() -> None:
+    """Register attention_forward under ATTENTION with transformers' documented interfaces
+    (AttentionInterface, and AttentionMaskInterface for the mask sdpa takes)."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     AttentionInterface.register(ATTENTION, attention_forward)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION, sdpa_mask)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)

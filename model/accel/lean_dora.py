@@ -11,7 +11,9 @@ norm is one matmul under no_grad; peft runs it through the layers on an identity
 records a graph that it then detaches. Parameters, state_dict keys, merging and the fp32 result
 (to float rounding) are peft's.
 
-Subclasses peft's DoraLinearLayer (peft.tuners.lora.dora), checked by `available`.
+Subclasses peft's DoraLinearLayer (peft.tuners.lora.dora), checked by `available`. Each of peft's
+layers is replaced by one of ours that holds the same magnitude Parameter, so the state_dict
+keys, module paths and saved adapters are peft's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from peft.tuners.lora.dora import DoraLinearLayer
 from torch import nn
+
+from model.accel import replace_module
 
 # the keyword arguments peft's lora.Linear passes to its DoRA layer's forward
 PEFT_FORWARD_ARGS = ("lora_A", "lora_B", "scaling", "base_layer", "base_result")
@@ -67,12 +71,16 @@ class LeanDoraLinearLayer(DoraLinearLayer):
 
 
 def use_lean_dora(model: nn.Module) -> int:
-    """Swap every peft DoraLinearLayer in `model` for LeanDoraLinearLayer; the count swapped."""
-    swapped = 0
-    for module in model.modules():
-        if type(module) is DoraLinearLayer:
-            if module.fan_in_fan_out:
-                continue  # GPT-2 style Conv1D weights: leave peft's code
-            module.__class__ = LeanDoraLinearLayer
-            swapped += 1
-    return swapped
+    """Replace every peft DoraLinearLayer in `model` by a LeanDoraLinearLayer holding the same
+    magnitude Parameter (module path unchanged); the count replaced."""
+    found = [
+        (path, module)
+        for path, module in model.named_modules()
+        if type(module) is DoraLinearLayer and not module.fan_in_fan_out  # Conv1D: peft's code
+    ]
+    for path, module in found:
+        lean = LeanDoraLinearLayer(fan_in_fan_out=False)
+        lean.weight = module.weight  # m, shape (d_out,): the very Parameter, not a copy
+        lean.train(module.training)
+        replace_module(model, path, lean)
+    return len(found)

@@ -22,6 +22,8 @@ import functools
 import torch
 from torch import nn
 
+from model.accel import replace_module
+
 BF16 = torch.bfloat16
 LINEAR_OP = "_linear_pointwise"  # torch.ops.mkldnn's private ops this file calls
 REORDER_OP = "_reorder_linear_weight"
@@ -51,6 +53,14 @@ class _PrepackedLinearFunction(torch.autograd.Function):
 
 class PrepackedFrozenLinear(nn.Linear):
     """nn.Linear that runs on reordered copies of its frozen weight under CPU bf16 autocast."""
+
+    @classmethod
+    def holding(cls, linear: nn.Linear) -> PrepackedFrozenLinear:
+        """One that holds `linear`'s own weight and bias Parameters (no copy, no new memory)."""
+        layer = cls(linear.in_features, linear.out_features, bias=False, device="meta")
+        layer.weight, layer.bias = linear.weight, linear.bias
+        layer.train(linear.training)
+        return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._can_prepack(x):
@@ -120,22 +130,26 @@ def _probe(linear: str, reorder: str) -> str | None:
 
 
 def prepack_frozen_linears(model: nn.Module) -> int:
-    """Swap `model`'s frozen bf16 nn.Linear layers for PrepackedFrozenLinear; the count swapped.
+    """Replace `model`'s frozen bf16 nn.Linear layers by PrepackedFrozenLinear layers that hold
+    the same weight and bias Parameters (module paths unchanged); the count replaced.
 
     Layers that share a frozen weight (the three task encoders share one base) share one
     reordered copy. Parameters and state_dict are unchanged. Call only when available()."""
     shared: dict[tuple[int, ...], tuple] = {}  # _key() -> _prepacked_cache
-    swapped = 0
-    for module in model.modules():
-        if type(module) is not nn.Linear or module.weight.requires_grad:
-            continue
-        if module.weight.dtype != BF16 or module.weight.device.type != "cpu":
-            continue
-        module.__class__ = PrepackedFrozenLinear
-        swapped += 1
-        if module._frozen_bf16():  # a trained bias leaves the layer to nn.Linear's forward
-            key = module._key()
+    found = [
+        (path, module)
+        for path, module in model.named_modules()
+        if type(module) is nn.Linear
+        and not module.weight.requires_grad
+        and module.weight.dtype == BF16
+        and module.weight.device.type == "cpu"
+    ]
+    for path, module in found:
+        packed = PrepackedFrozenLinear.holding(module)
+        replace_module(model, path, packed)
+        if packed._frozen_bf16():  # a trained bias leaves the layer to nn.Linear's forward
+            key = packed._key()
             if key not in shared:
-                shared[key] = (key, *_reorder(module.weight, module.bias))
-            module._prepacked_cache = shared[key]
-    return swapped
+                shared[key] = (key, *_reorder(packed.weight, packed.bias))
+            packed._prepacked_cache = shared[key]
+    return len(found)

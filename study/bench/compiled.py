@@ -40,7 +40,7 @@ def _variant(config: TrialConfig, device: torch.device, precision: str, kind: st
 
 def _variants(base: TrialConfig, device: torch.device, precision: str) -> tuple[dict, list]:
     """{name: (model, optimizer)} and the rewrites timed, as compile_vs_pack's docstring lists."""
-    from model.accel import LORA_ONLY, REWRITES, applies, unavailable
+    from model.accel import REWRITES
 
     lora = base.replace(mode="sequential", **LORA)
     dora = base.replace(mode="sequential", **DORA)
@@ -50,11 +50,13 @@ def _variants(base: TrialConfig, device: torch.device, precision: str) -> tuple[
         "compiled": _variant(lora, device, precision, "compiled"),
         "dora_pack": _variant(dora, device, precision, "pack"),
     }
-    rewrites = [r for r in REWRITES if applies(r, device, precision) and unavailable(r) is None]
-    for name in rewrites:
+    runnable = [r for r in REWRITES if r.applies(device, precision) and r.unavailable() is None]
+    rewrites = [r.name for r in runnable]
+    for rewrite in runnable:
+        name = rewrite.name
         if name != "lean_dora":  # LoRA has no DoRA layer
             variants[f"pack_without_{name}"] = _variant(lora, device, precision, "pack", (name,))
-        if name in LORA_ONLY:
+        if rewrite.lora_only:
             variants[f"dora_pack_without_{name}"] = _variant(
                 dora, device, precision, "pack", (name,)
             )

@@ -12,7 +12,7 @@ import torch
 from peft import get_peft_model
 from peft.tuners.lora.dora import DoraLinearLayer
 
-from model.accel import REWRITES, accelerate
+from model.accel import NAMES, accelerate
 from model.accel.lean_dora import LeanDoraLinearLayer
 from model.adapters import apply_adapter, lora_config
 from model.encoder import load_encoder, load_tokenizer
@@ -49,7 +49,7 @@ def _pair(lora_dropout: float, bias: str = "none"):
 def _lean(encoder, config):
     """The peft model a trial trains: the adapter, then the speed-up pack (lean DoRA)."""
     model = apply_adapter(encoder, config.model_spec().adapter)
-    accelerate(model, torch.device("cpu"), "fp32", skip=set(REWRITES) - {"lean_dora"})
+    accelerate(model, torch.device("cpu"), "fp32", skip=set(NAMES) - {"lean_dora"})
     return model
 
 

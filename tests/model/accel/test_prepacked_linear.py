@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from transformers.models.bert.modeling_bert import BertSelfAttention
 
 from model.accel.prepacked_linear import (
     PrepackedFrozenLinear,
@@ -111,16 +110,12 @@ def test_trial_model_shares_one_reordered_base_and_trains_bit_identically(sst_tr
 
     def train(prepacked: bool) -> tuple[list[float], dict[str, torch.Tensor]]:
         torch.manual_seed(0)
-        model = build_trial_model(config, CPU, "bf16").train()
-        for m in model.modules():  # q/k/v as peft's three layers (model/accel/fused_qkv.py aside)
-            if isinstance(m, BertSelfAttention):
-                m.__class__ = BertSelfAttention
+        skip = () if prepacked else ("prepacked_linear",)
+        model = build_trial_model(config, CPU, "bf16", skip=skip).train()
         layers = [m for m in model.modules() if type(m) is PrepackedFrozenLinear]
         if prepacked:  # 3 encoders x 6 blocks x (q, k, v, o, in, out), one copy per weight
             assert len(layers) >= 3 * 36
             assert len({id(m._prepacked_cache[1]) for m in layers}) == len(layers) // 3
-        for m in layers if not prepacked else []:
-            m.__class__ = nn.Linear
         losses = train_steps_bf16(model, config, sst_train_batch, 2)
         grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
         return losses, grads
