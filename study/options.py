@@ -1,9 +1,41 @@
 """What each command was asked to do, as typed dataclasses: the CLI builds them from its
-arguments before anything else runs, and the benchmark and tests build them directly."""
+arguments before anything else runs, and the benchmark and tests build them directly.
+
+These classes are the one source of the command line's options: study/cli/parser.py makes one
+flag per field (`out` -> --out), with the field's default and its docstring as the help.
+A field's `metadata` may name the flag, its metavar, or mark it positional (cli() below).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast
+import dataclasses
+import functools
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def cli(flag: str = "", metavar: str = "", positional: bool = False) -> dict[str, Any]:
+    """A field's command-line spelling: another flag name, a metavar, or a positional."""
+    return {"flag": flag, "metavar": metavar, "positional": positional}
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """name -> the docstring under each field of `cls` and its bases (the string literal on
+    the line after `name: type = default`), whitespace folded."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, after in zip(body, body[1:], strict=False):
+            is_doc = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            if isinstance(node, ast.AnnAssign) and is_doc and isinstance(after.value.value, str):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -11,57 +43,65 @@ class TrialOptions:
     """What every training command takes: where the model and data are, and config changes."""
 
     scale: str = "cpu"
-    """smoke | cpu | paper: the data sizes and epochs a config starts from."""
-    sets: tuple[str, ...] = ()
-    """`key=value` config overrides (--set)."""
-    model_path: str = ""
-    """A local BERT folder; empty: $PEFT_STUDY_MODEL_PATH or the embedded model."""
-    data_dir: str = ""
-    """The minBERT files; empty: $PEFT_STUDY_DATA_DIR or data/."""
+    """smoke | cpu | paper: the data sizes and epochs a config starts from (default: cpu)."""
+    sets: tuple[str, ...] = field(default=(), metadata=cli(flag="--set", metavar="KEY=VALUE"))
+    """Override a config field, e.g. --set r=64 --set targets=all_linear (repeatable)."""
+    model_path: str = field(default="", metadata=cli(metavar="DIR"))
+    """A local BERT folder (default: $PEFT_STUDY_MODEL_PATH or the embedded all-MiniLM-L6-v2)."""
+    data_dir: str = field(default="", metadata=cli(metavar="DIR"))
+    """The folder of minBERT-layout files (default: $PEFT_STUDY_DATA_DIR or data/)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainOptions(TrialOptions):
     """`study train`: one trial in this process."""
 
-    out: str = ""
-    """The run folder; empty: runs/train/<time>-<method>."""
+    out: str = field(default="", metadata=cli(metavar="DIR"))
+    """The run folder (default: runs/train/<time>-<method>)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions(TrialOptions):
     """`study run NAME`: a named study on Ray Tune."""
 
-    study: str
+    study: str = field(metadata=cli(positional=True))
+    """Study name (see `list`)."""
     samples: int | None = None
-    """Trials the search runs; None: the study's count for the scale."""
+    """Trials the search runs (default: the study's count for the scale)."""
     seeds: int | None = None
-    """Runs per chosen configuration (the paper rows and the top_k), its search run included;
-    None: the study's count for the scale."""
+    """Runs per chosen configuration, the paper rows and the --top-k best; the search's own
+    run counts as one (default: the study's for the scale, 3 at the cpu scale)."""
     top_k: int | None = None
-    """Best search configurations that get seed reruns besides the paper rows; None: the
-    study's (2)."""
+    """Best search configurations that get seed reruns besides the paper rows (default: the
+    study's, 2)."""
     cpus_per_trial: float | None = None
-    """None: all CPUs / max_concurrent."""
+    """CPUs per trial (default: all CPUs / max-concurrent)."""
     gpus_per_trial: float = 0.0
+    """GPUs per trial, fractions allowed, e.g. 0.25 (default: 0)."""
     max_concurrent: int | None = None
-    """Trials at once; None: 1 on CPU, 1/gpus_per_trial on GPUs."""
+    """Trials at once (default: 1 on CPU, 1/gpus-per-trial on GPUs)."""
     address: str = ""
-    """An existing Ray cluster (auto | HOST:PORT | ray://HOST:PORT); empty: a local Ray."""
-    resume: bool = False
-    out: str = ""
-    """The study folder; empty: runs/NAME."""
-    storage: str = ""
-    """Ray's experiment storage (a folder or pyarrow URI); empty: OUT/ray."""
-    objectives: str = "overall"
-    """overall | overall,params_pct (multi-objective, no ASHA)."""
-    max_params_pct: float | None = None
-    """A budget: proposals whose params_pct (counted before training) is above it never run."""
+    """Join a Ray cluster: auto | HOST:PORT | ray://HOST:PORT (default: start a local Ray)."""
     fresh_workers: bool = False
-    """A new worker process per trial instead of reused workers."""
+    """A new worker process per trial, named after its trial in the dashboard (default: a
+    worker runs trial after trial, which saves its start-up per trial)."""
+    resume: bool = False
+    """Continue an interrupted study in the same folder."""
+    out: str = field(default="", metadata=cli(metavar="DIR"))
+    """The study folder (default: runs/NAME)."""
+    storage: str = field(default="", metadata=cli(metavar="URI"))
+    """Ray's experiment storage: a folder or a pyarrow URI such as s3://bucket/path
+    (default: OUT/ray)."""
+    objectives: str = "overall"
+    """overall | overall,params_pct (multi-objective, no ASHA) (default: overall)."""
+    max_params_pct: float | None = field(default=None, metadata=cli(metavar="P"))
+    """A parameter budget: proposals above P% params_pct (counted before training) never
+    run."""
     dashboard_host: str = "127.0.0.1"
+    """The dashboard's bind address for a local Ray (default: 127.0.0.1)."""
     dashboard_port: int | None = None
-    """The local dashboard's port; None: 8265, or a free port when 8265 is taken."""
+    """The dashboard's port for a local Ray (default: 8265, or a free port when it is
+    taken)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,27 +109,44 @@ class BaselineOptions:
     """`study baseline`: the no-training floors."""
 
     scale: str = ""
-    """A scale: its dev subsample; empty: the whole dev files."""
-    model_path: str = ""
-    data_dir: str = ""
+    """smoke | cpu | paper: that scale's dev subsample (default: the whole dev files)."""
+    model_path: str = field(default="", metadata=cli(metavar="DIR"))
+    """A local BERT folder (default: $PEFT_STUDY_MODEL_PATH or the embedded model)."""
+    data_dir: str = field(default="", metadata=cli(metavar="DIR"))
+    """The folder of minBERT-layout files (default: $PEFT_STUDY_DATA_DIR or data/)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReportOptions:
-    study: str
-    out: str = ""
+    """`study report NAME`: the PDF of a study folder."""
+
+    study: str = field(metadata=cli(positional=True))
+    """Study name (reads runs/NAME), or 'paper' for the combined report."""
+    out: str = field(default="", metadata=cli(metavar="DIR"))
+    """The study folder (default: runs/NAME)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class PredictOptions:
-    target: str
+    """`study predict TARGET`: leaderboard-format predictions."""
+
+    target: str = field(metadata=cli(positional=True))
+    """A trial's run folder, or a study name or folder (its best trial)."""
     split: str = "dev"
-    data_dir: str = ""
-    out: str = ""
+    """dev | test (default: dev)."""
+    data_dir: str = field(default="", metadata=cli(metavar="DIR"))
+    """The folder of minBERT-layout files (default: $PEFT_STUDY_DATA_DIR or data/)."""
+    out: str = field(default="", metadata=cli(metavar="DIR"))
+    """Where the *-output.csv files go (default: TARGET/predictions)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class BenchOptions:
-    json: str = ""
+    """`study bench`: where a trial's time goes."""
+
+    json: str = field(default="", metadata=cli(metavar="FILE"))
+    """Also write the results as JSON to FILE."""
     quick: bool = False
-    asha: str = ""
+    """Fewer steps and no Ray/Trainer runs."""
+    asha: str = field(default="", metadata=cli(metavar="STUDY_DIR"))
+    """Only report what ASHA early stopping saved in a finished study folder."""
