@@ -134,16 +134,6 @@ def other_adapters(model: nn.Module) -> bool:
     return False
 
 
-def applies(name: str, device: torch.device, precision: str) -> bool:
-    """Whether rewrite `name` is meant for this device and precision."""
-    return BY_NAME[name].applies(device, precision)
-
-
-def unavailable(name: str) -> str | None:
-    """Why rewrite `name` cannot run with this torch/peft, or None when it can."""
-    return BY_NAME[name].unavailable()
-
-
 def accelerate(
     model: nn.Module, device: torch.device, precision: str, skip: Iterable[str] = ()
 ) -> list[str]:

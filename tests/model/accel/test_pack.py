@@ -56,7 +56,8 @@ def _forward_backward(model, batch, precision):
 def _pair(rewrite: str, precision: str):
     """(plain model, the same weights with `rewrite` and what it needs applied)."""
     keep = {rewrite, *BY_NAME[rewrite].requires}
-    missing = [f"{n}: {accel.unavailable(n)}" for n in sorted(keep) if accel.unavailable(n)]
+    reasons = {n: BY_NAME[n].unavailable() for n in sorted(keep)}
+    missing = [f"{n}: {why}" for n, why in reasons.items() if why]
     if missing:
         pytest.skip("; ".join(missing))  # test_a_missing_private_api_falls_back covers it
     config = _config(rewrite)
@@ -144,7 +145,7 @@ def test_accelerate_false_runs_no_rewrite():
     assert weights == {torch.float32}  # nothing stored in bf16
     fast = build_trial_model(_config("lora").replace(accelerate=True), CPU, "bf16")
     expected = {FastDropout} | (
-        {PrepackedFrozenLinear} if accel.unavailable("prepacked_linear") is None else set()
+        {PrepackedFrozenLinear} if BY_NAME["prepacked_linear"].unavailable() is None else set()
     )
     assert expected <= {type(m) for m in fast.modules()}
 
