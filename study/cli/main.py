@@ -17,23 +17,18 @@ import warnings
 from pathlib import Path
 
 from study.atomic import write_text
+from study.cli.parser import COMMANDS as COMMAND_OPTIONS
 from study.cli.parser import build_parser
 from study.errors import USER_ERRORS
 from study.metrics import METRICS
-from study.options import (
-    BaselineOptions,
-    BenchOptions,
-    PredictOptions,
-    ReportOptions,
-    RunOptions,
-    TrainOptions,
-)
 
 EXIT_USAGE = 2
 
 
-def options_from(cls: type, args: argparse.Namespace):  # noqa: ANN201 - an options dataclass
-    """The options dataclass `cls` filled from parsed arguments (lists become tuples)."""
+def options_from(args: argparse.Namespace):  # noqa: ANN201 - an options dataclass
+    """The command's options dataclass (the parser's COMMANDS table) filled from parsed
+    arguments (lists become tuples)."""
+    cls = COMMAND_OPTIONS[args.command][0]
     values = {}
     for f in dataclasses.fields(cls):
         if hasattr(args, f.name):
@@ -57,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from study.plan import base_config
     from study.preflight import check_output_dir, preflight
 
-    options = options_from(TrainOptions, args)
+    options = options_from(args)
     config = base_config(options)
     preflight(config)
     default_out = f"runs/train/{time.strftime('%Y%m%d-%H%M%S')}-{config.method}"
@@ -79,7 +74,7 @@ def cmd_params(args: argparse.Namespace) -> int:
     from study.plan import base_config
     from study.preflight import preflight
 
-    config = base_config(options_from(TrainOptions, args))
+    config = base_config(options_from(args))
     preflight(config)
     from model.param_count import count_parameters  # torch loads only after every check passed
 
@@ -92,7 +87,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from study.plan import baseline_config
     from study.preflight import preflight
 
-    options = options_from(BaselineOptions, args)
+    options = options_from(args)
     config = baseline_config(options)
     preflight(config)
     from study.train.baseline import baseline, calibrate  # torch loads only after the checks
@@ -118,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.cli.summary import print_summary
     from study.plan import make_plans
 
-    plans = make_plans(options_from(RunOptions, args))  # every check, before Ray starts
+    plans = make_plans(options_from(args))  # every check, before Ray starts
     if any(plan.address for plan in plans):
         # Joining a cluster: keep Ray's token auth on. Ray reads this when it is first imported.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -135,19 +130,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.cli import run
 
-    return run(options_from(ReportOptions, args))
+    return run(options_from(args))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from study.predict import run
 
-    return run(options_from(PredictOptions, args))
+    return run(options_from(args))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from study.bench.main import run
 
-    return run(options_from(BenchOptions, args))
+    return run(options_from(args))
 
 
 COMMANDS = {

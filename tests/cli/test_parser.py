@@ -9,7 +9,7 @@ import pytest
 
 from study.cli.main import options_from
 from study.cli.parser import COMMANDS, build_parser
-from study.options import RunOptions, field_docs
+from study.options import field_docs
 
 WITH_OPTIONS = [(name, cls) for name, (cls, _, _) in COMMANDS.items() if cls is not None]
 
@@ -21,7 +21,7 @@ def test_every_field_has_help_and_the_parser_gives_the_dataclass_defaults(comman
     assert all(docs.get(f.name) for f in fields), [f.name for f in fields if f.name not in docs]
     positional = ["x" for f in fields if f.metadata.get("positional")]
     args = build_parser().parse_args([command, *positional])
-    parsed = options_from(cls, args)
+    parsed = options_from(args)
     given = {f.name: "x" for f in fields if f.metadata.get("positional")}
     assert parsed == cls(**given)
 
@@ -29,7 +29,7 @@ def test_every_field_has_help_and_the_parser_gives_the_dataclass_defaults(comman
 def test_flags_are_typed_and_spelled_from_the_fields():
     argv = "run lora_sweep --set r=8 --set lr=1e-4 --samples 4 --max-params-pct 0.5 --resume"
     args = build_parser().parse_args([*argv.split(), "--top-k", "1"])
-    options = options_from(RunOptions, args)
+    options = options_from(args)
     assert options.sets == ("r=8", "lr=1e-4") and options.samples == 4 and options.top_k == 1
     assert (
         options.max_params_pct == 0.5 and options.resume is True and options.study == "lora_sweep"
