@@ -91,6 +91,18 @@ def adalora_after_step(encoder: nn.Module, step: int) -> None:
         encoder.base_model.update_and_allocate(step)
 
 
+def adalora_drop_pruned_ranks(encoder: nn.Module) -> None:
+    """Cut the ranks AdaLoRA's budget masked out of its tensors, as peft does when it loads a
+    saved adapter, so the model scored after training is the model saved, shape for shape:
+    a masked rank is a zero in memory, but the shorter product on reload sums in another
+    order and differs in the last bits. A no-op before the budget has a rank pattern."""
+    if not is_adalora(encoder):
+        return
+    pattern = encoder.peft_config["default"].rank_pattern
+    if pattern:
+        encoder.base_model.resize_modules_by_rank_pattern(pattern, "default")
+
+
 def adalora_orth_reg(encoder: nn.Module) -> torch.Tensor | None:
     """AdaLoRA's orthogonality penalty on P and Q. peft adds it only to a model output that
     has .loss, which a bare BertModel has not, so the loop adds it (weight from the config)."""

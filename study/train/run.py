@@ -20,6 +20,7 @@ import torch
 
 from model.accel import accelerate
 from model.adapters import (
+    adalora_drop_pruned_ranks,
     adalora_final_params,
     share_frozen_weights,
     stored_parameter_count,
@@ -147,12 +148,15 @@ def run_trial(
             )
             for task in config.task_order
         }
+        last = epoch == config.epochs
+        if last:  # AdaLoRA's trained ranks are final: score the shapes that will be saved
+            for encoder in model.encoders.values():
+                adalora_drop_pruned_ranks(encoder)
         t0 = time.perf_counter()
         ac = autocast(precision, device)
         checked = (
             {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()} if val else {}
         )
-        last = epoch == config.epochs
         scores = evaluate(model, dev, autocast=ac) if last or not val else {}  # val selects
         timing["eval"] += time.perf_counter() - t0
         scored = EpochScores(epoch, **scores, **checked, losses=losses)
