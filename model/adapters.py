@@ -138,8 +138,9 @@ def adalora_final_params(encoder: nn.Module) -> int | None:
         match = next((v for n, v in shapes.items() if n.endswith(base) or base.endswith(n)), None)
         if match is not None:
             total += int(sum(bool(k) for k in kept)) * (match[0] + match[1] + 1)
-    return total + sum(p.numel() for n, p in encoder.named_parameters()
-                       if p.requires_grad and "bias" in n)  # fmt: skip
+    return total + sum(
+        p.numel() for n, p in encoder.named_parameters() if p.requires_grad and "bias" in n
+    )
 
 
 def _bare(name: str) -> str:

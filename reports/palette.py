@@ -102,5 +102,12 @@ def floor_line(ax, floors: dict | None, metric: str, label: bool = True) -> None
         return
     ax.axhline(value, color=FLOOR_COLOR, ls=":", lw=1.2, zorder=0)
     if label:
-        ax.annotate("no training", (1.0, value), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=7, color=FLOOR_COLOR)  # fmt: skip
+        ax.annotate(
+            "no training",
+            (1.0, value),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color=FLOOR_COLOR,
+        )

@@ -46,13 +46,27 @@ def _tier(budget: float, within: dict) -> Finding:
     name = METHOD_LABELS.get(winner, winner)
     claim = f"{label}: {name} wins"
     if len(ranked) == 1:
-        return Finding(claim, SOURCE, "peft_methods", "inconclusive", f"{name} alone",
-                       note=f"the only method within {label}")  # fmt: skip
+        return Finding(
+            claim,
+            SOURCE,
+            "peft_methods",
+            "inconclusive",
+            f"{name} alone",
+            note=f"the only method within {label}",
+        )
     second = ranked[1]
     a, b = within[winner], within[second]
     pair = paired_difference(a["seeds"], b["seeds"])
     diffs = [a["seeds"][s] - b["seeds"][s] for s in pair.seeds]
     effect = f"{name} - {METHOD_LABELS.get(second, second)}, dev overall"
     others = ", ".join(f"{METHOD_LABELS.get(m, m)} {mean(m):.3f}" for m in ranked)
-    return _finding(claim, SOURCE, "peft_methods", "greater", effect, diffs,
-                    a["trials"] + b["trials"], f"means within {label}: {others}")  # fmt: skip
+    return _finding(
+        claim,
+        SOURCE,
+        "peft_methods",
+        "greater",
+        effect,
+        diffs,
+        a["trials"] + b["trials"],
+        f"means within {label}: {others}",
+    )

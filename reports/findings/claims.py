@@ -74,9 +74,20 @@ def _finding(claim, source, study, kind, effect, diffs, trials, note="") -> Find
     if verdict == "inconclusive":
         needed = seeds_needed(iv, 0.0 if kind == "greater" else -SAME_BAND)
     return Finding(
-        claim, source, study, verdict, effect, iv.mean, iv.low, iv.high, iv.n,
-        p_better(np.asarray(diffs)) if len(diffs) else math.nan, needed, tuple(trials), note,
-    )  # fmt: skip
+        claim,
+        source,
+        study,
+        verdict,
+        effect,
+        iv.mean,
+        iv.low,
+        iv.high,
+        iv.n,
+        p_better(np.asarray(diffs)) if len(diffs) else math.nan,
+        needed,
+        tuple(trials),
+        note,
+    )
 
 
 def _greater(claim, source, study, effect, a, b) -> Finding:  # noqa: ANN001
@@ -113,24 +124,45 @@ def findings(rows: list[TrialRecord]) -> list[Finding]:
 
     out = [_rank_trend(single, lora)]
     out.append(
-        _greater("DoRA ≥ LoRA at r=64 on q/k/v", "Table 2, rows 4-5", "lora_sweep",
-                 "DoRA - LoRA, dev overall", lora("dora", 64, "qkv"), lora("lora", 64, "qkv"))
-    )  # fmt: skip
+        _greater(
+            "DoRA ≥ LoRA at r=64 on q/k/v",
+            "Table 2, rows 4-5",
+            "lora_sweep",
+            "DoRA - LoRA, dev overall",
+            lora("dora", 64, "qkv"),
+            lora("lora", 64, "qkv"),
+        )
+    )
     out.append(
-        _greater("all linear layers > q/k/v at r=64", "Table 2, rows 4 and 6", "lora_sweep",
-                 "all linear - q/k/v, dev overall", lora("lora", 64, "all_linear"),
-                 lora("lora", 64, "qkv"))
-    )  # fmt: skip
+        _greater(
+            "all linear layers > q/k/v at r=64",
+            "Table 2, rows 4 and 6",
+            "lora_sweep",
+            "all linear - q/k/v, dev overall",
+            lora("lora", 64, "all_linear"),
+            lora("lora", 64, "qkv"),
+        )
+    )
     out.append(
-        _same("bias training changes nothing", "Table 2, rows 6-7", "lora_sweep",
-              "bias - no bias (all linear, r=64), dev overall",
-              lora("lora", 64, "all_linear", "all"), lora("lora", 64, "all_linear"))
-    )  # fmt: skip
+        _same(
+            "bias training changes nothing",
+            "Table 2, rows 6-7",
+            "lora_sweep",
+            "bias - no bias (all linear, r=64), dev overall",
+            lora("lora", 64, "all_linear", "all"),
+            lora("lora", 64, "all_linear"),
+        )
+    )
     out.append(
-        _greater("r=128 ≥ r=64 on all linear layers", "Table 2, rows 7-8", "lora_sweep",
-                 "r=128 - r=64 (all linear, bias), dev overall",
-                 lora("lora", 128, "all_linear", "all"), lora("lora", 64, "all_linear", "all"))
-    )  # fmt: skip
+        _greater(
+            "r=128 ≥ r=64 on all linear layers",
+            "Table 2, rows 7-8",
+            "lora_sweep",
+            "r=128 - r=64 (all linear, bias), dev overall",
+            lora("lora", 128, "all_linear", "all"),
+            lora("lora", 64, "all_linear", "all"),
+        )
+    )
     out.append(_head_designs(done))
     out.append(_task_order(done))
     out.append(_ensembles(done))
@@ -165,9 +197,17 @@ def _head_designs(done: list[TrialRecord]) -> Finding:
         keys = sorted(set(by[3]) & set(by[other]))
         diffs = [by[3][k].overall - by[other][k].overall for k in keys]
         trials = [str(by[d][k].trial_id) for d in (3, other) for k in keys]
-        parts.append(_finding(claim, source, "full_finetune", "greater",
-                              f"design 3 - design {other}, paired by task order and seed",
-                              diffs, trials))  # fmt: skip
+        parts.append(
+            _finding(
+                claim,
+                source,
+                "full_finetune",
+                "greater",
+                f"design 3 - design {other}, paired by task order and seed",
+                diffs,
+                trials,
+            )
+        )
     worst = min(parts, key=lambda f: f.low if math.isfinite(f.low) else -math.inf)
     verdicts = {f.verdict for f in parts}
     verdict = (
@@ -178,9 +218,21 @@ def _head_designs(done: list[TrialRecord]) -> Finding:
     note = "; ".join(
         f"{f.effect}: {f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}], {f.verdict}" for f in parts
     )
-    return Finding(claim, source, "full_finetune", verdict, worst.effect, worst.mean, worst.low,
-                   worst.high, worst.n, worst.p_better, worst.seeds_needed,
-                   parts[0].trials + parts[1].trials, note)  # fmt: skip
+    return Finding(
+        claim,
+        source,
+        "full_finetune",
+        verdict,
+        worst.effect,
+        worst.mean,
+        worst.low,
+        worst.high,
+        worst.n,
+        worst.p_better,
+        worst.seeds_needed,
+        parts[0].trials + parts[1].trials,
+        note,
+    )
 
 
 def _task_order(done: list[TrialRecord]) -> Finding:
@@ -207,9 +259,21 @@ def _task_order(done: list[TrialRecord]) -> Finding:
         else ("reversed" if "reversed" in verdicts else "inconclusive")
     )
     note = f"{len(pairs)} pairs of orders; the largest difference is shown"
-    return Finding(claim, source, "multitask_order", verdict, f"largest pair: {largest.effect}",
-                   largest.mean, largest.low, largest.high, largest.n, largest.p_better,
-                   largest.seeds_needed, largest.trials, note)  # fmt: skip
+    return Finding(
+        claim,
+        source,
+        "multitask_order",
+        verdict,
+        f"largest pair: {largest.effect}",
+        largest.mean,
+        largest.low,
+        largest.high,
+        largest.n,
+        largest.p_better,
+        largest.seeds_needed,
+        largest.trials,
+        note,
+    )
 
 
 def _ensembles(done: list[TrialRecord]) -> Finding:
@@ -239,6 +303,18 @@ def _ensembles(done: list[TrialRecord]) -> Finding:
         else ("reversed" if "reversed" in verdicts else "inconclusive")
     )
     note = "; ".join(f"{f.effect}: {f.mean:+.4f}, n={f.n}, {f.verdict}" for f in parts)
-    return Finding(claim, source, "merge", verdict, worst.effect, worst.mean, worst.low,
-                   worst.high, worst.n, worst.p_better, worst.seeds_needed,
-                   parts[0].trials + parts[1].trials, note)  # fmt: skip
+    return Finding(
+        claim,
+        source,
+        "merge",
+        verdict,
+        worst.effect,
+        worst.mean,
+        worst.low,
+        worst.high,
+        worst.n,
+        worst.p_better,
+        worst.seeds_needed,
+        parts[0].trials + parts[1].trials,
+        note,
+    )

@@ -46,9 +46,15 @@ def _cells(f: Finding) -> list[str]:
     p = "-" if not math.isfinite(f.p_better) else f"{f.p_better:.2f}"
     effect = f.effect or f.note
     return [
-        textwrap.fill(f.claim, 34), f.source, f.verdict, textwrap.fill(effect, 40), interval,
-        str(f.n) if f.n else "-", p, needed,
-    ]  # fmt: skip
+        textwrap.fill(f.claim, 34),
+        f.source,
+        f.verdict,
+        textwrap.fill(effect, 40),
+        interval,
+        str(f.n) if f.n else "-",
+        p,
+        needed,
+    ]
 
 
 def findings_page(
@@ -59,8 +65,13 @@ def findings_page(
     ax = fig.add_axes((0.02, 0.25, 0.96, 0.66))
     ax.axis("off")
     rows = [_cells(f) for f in findings]
-    table = ax.table(cellText=rows, colLabels=HEADERS, loc="upper center", cellLoc="left",
-                     colWidths=(0.2, 0.09, 0.07, 0.25, 0.16, 0.04, 0.06, 0.08))  # fmt: skip
+    table = ax.table(
+        cellText=rows,
+        colLabels=HEADERS,
+        loc="upper center",
+        cellLoc="left",
+        colWidths=(0.2, 0.09, 0.07, 0.25, 0.16, 0.04, 0.06, 0.08),
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(7)
     for (r, c), cell in table.get_celld().items():

@@ -78,15 +78,27 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     fig1, note1 = figure1.figure1(rows)
     figures = [
         ("Figure 1: trained blocks per setting", fig1, f"Figure 1: {note1}"),
-        ("Figure 2: head designs x task orders", figure2.figure2(rows, floors),
-         "Figure 2: no completed full fine-tuning trial"),
-        ("Pareto front: overall vs parameters updated", figures_search.pareto_figure(rows, floors),
-         "Pareto front: no scored trial with params_pct"),
-        ("Score against rank r per target set", figures_search.rank_figure(rows, floors),
-         "Score vs r: no completed single-task LoRA/DoRA trial"),
-        ("Expected validation performance", evp_figure(rows),
-         "Expected validation performance: fewer than 2 search trials per method"),
-    ]  # fmt: skip
+        (
+            "Figure 2: head designs x task orders",
+            figure2.figure2(rows, floors),
+            "Figure 2: no completed full fine-tuning trial",
+        ),
+        (
+            "Pareto front: overall vs parameters updated",
+            figures_search.pareto_figure(rows, floors),
+            "Pareto front: no scored trial with params_pct",
+        ),
+        (
+            "Score against rank r per target set",
+            figures_search.rank_figure(rows, floors),
+            "Score vs r: no completed single-task LoRA/DoRA trial",
+        ),
+        (
+            "Expected validation performance",
+            evp_figure(rows),
+            "Expected validation performance: fewer than 2 search trials per method",
+        ),
+    ]
     for title, fig, reason in figures:
         _add(sections, skipped, title, fig, reason)
     found, notes = [], []

@@ -113,7 +113,9 @@ def method_rows(rows: list[TrialRecord]) -> dict[str, Any]:
     out = {}
     for m, group in best_per_method(rows).items():
         pct = mean_interval([number(r.params_pct) for r in group]).mean
-        seeds = {int(r.seed if r.seed is not None else config(r).get("seed", 0)): r.overall
-                 for r in group}  # fmt: skip
+        seeds = {
+            int(r.seed if r.seed is not None else config(r).get("seed", 0)): r.overall
+            for r in group
+        }
         out[m] = {"seeds": seeds, "params_pct": pct, "trials": [str(r.trial_id) for r in group]}
     return out

@@ -87,9 +87,15 @@ def baseline(config: TrialConfig, split: str = "dev") -> Baseline:
     para = float(np.mean((para_cos > threshold) == (dev["para"].labels > 0.5)))
     sts = pearson(sts_cos, dev["sts"].labels)
     floors = Baseline(
-        sst, para, sts, overall_score(sst, para, sts), threshold, majority,
-        {t: len(dev[t]) for t in TASKS}, sha,
-    )  # fmt: skip
+        sst,
+        para,
+        sts,
+        overall_score(sst, para, sts),
+        threshold,
+        majority,
+        {t: len(dev[t]) for t in TASKS},
+        sha,
+    )
     _write(key, asdict(floors))
     return floors
 
@@ -167,14 +173,18 @@ def _cosines(encoder: torch.nn.Module, data: Encoded) -> np.ndarray:
     repeat questions, and a pair's two sides differ in length."""
     n = len(data)
     ids = data.ids.concat(data.ids_b)
-    side_b_types = Ragged(np.zeros_like(data.ids_b.values, dtype=data.types.values.dtype),
-                          data.ids_b.offsets)  # fmt: skip
+    side_b_types = Ragged(
+        np.zeros_like(data.ids_b.values, dtype=data.types.values.dtype), data.ids_b.offsets
+    )
     types = data.types.concat(side_b_types)
     first: dict[bytes, int] = {}
     slot = np.array(  # (2N,) which distinct sentence each side is
-        [first.setdefault(ids.row(i).tobytes() + types.row(i).tobytes(), len(first))
-         for i in range(2 * n)], dtype=np.int64,
-    )  # fmt: skip
+        [
+            first.setdefault(ids.row(i).tobytes() + types.row(i).tobytes(), len(first))
+            for i in range(2 * n)
+        ],
+        dtype=np.int64,
+    )
     rows = np.unique(slot, return_index=True)[1]  # (U,) a row of each distinct sentence
     with torch.inference_mode():
         embedded = torch.zeros(len(rows), encoder.config.hidden_size)  # (U, H)

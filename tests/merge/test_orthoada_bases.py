@@ -17,9 +17,16 @@ from study.train.run import build_trial_model, run_trial
 
 CPU = torch.device("cpu")
 CONFIG = scale_config("smoke").replace(
-    method="lora", r=4, targets="qkv", orthogonal=True, precision="bf16",
-    train_per_task=16, val_per_task=0, dev_per_task=16, epochs=1,
-)  # fmt: skip
+    method="lora",
+    r=4,
+    targets="qkv",
+    orthogonal=True,
+    precision="bf16",
+    train_per_task=16,
+    val_per_task=0,
+    dev_per_task=16,
+    epochs=1,
+)
 
 
 def test_frozen_lora_a_stays_fp32_in_a_bf16_model():

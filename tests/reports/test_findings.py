@@ -19,9 +19,17 @@ def _row(trial_id: str, seed: int, overall: float, kind: str = "train", **config
     if kind == "merge":
         base["seed"] = seed
     return TrialRecord(
-        kind=kind, config=base, trial_id=trial_id, status="completed", seed=seed,
-        sst=overall, para=overall, sts=2 * overall - 1, overall=overall, study="synthetic",
-    )  # fmt: skip
+        kind=kind,
+        config=base,
+        trial_id=trial_id,
+        status="completed",
+        seed=seed,
+        sst=overall,
+        para=overall,
+        sts=2 * overall - 1,
+        overall=overall,
+        study="synthetic",
+    )
 
 
 def _lora_rows(scores: dict[tuple, float]) -> list[TrialRecord]:
@@ -93,9 +101,16 @@ def test_head_designs_pair_by_task_order_and_seed():
         for seed, noise in zip(SEEDS, NOISE, strict=True):
             for design, value in ((1, 0.60), (2, 0.62), (3, 0.70)):
                 rows.append(
-                    _row(f"d{design}{order}{seed}", seed, value + noise, method="full",
-                         mode="sequential", head_design=design, task_order=order)
-                )  # fmt: skip
+                    _row(
+                        f"d{design}{order}{seed}",
+                        seed,
+                        value + noise,
+                        method="full",
+                        mode="sequential",
+                        head_design=design,
+                        task_order=order,
+                    )
+                )
     found = _by_claim(rows)["head design 3 > designs 1 and 2"]
     assert found.verdict == "holds" and found.n == 6  # 2 orders x 3 seeds
     assert found.mean == pytest.approx(0.08)  # the smaller of the two effects
@@ -110,9 +125,16 @@ def test_task_order_and_ensembles():
             ("sts-sst-para", 0.699),
         ):
             rows.append(
-                _row(f"o{order}{seed}", seed, value + noise, mode="sequential", r=64,
-                     targets="all_linear", task_order=order)
-            )  # fmt: skip
+                _row(
+                    f"o{order}{seed}",
+                    seed,
+                    value + noise,
+                    mode="sequential",
+                    r=64,
+                    targets="all_linear",
+                    task_order=order,
+                )
+            )
         for name, lam, value in (
             ("eoe", 1.0, 0.70),
             ("fedavg", 1 / 3, 0.60),

@@ -18,11 +18,23 @@ NOISE = (0.0, 0.003, -0.003)  # per seed, shared by every method: paired seeds c
 def _row(name: str, seed: int, overall: float, pct: float, **config) -> TrialRecord:
     cfg = TrialConfig(seed=seed, **config).to_dict()
     return TrialRecord(
-        kind="train", config=cfg, trial_id=name, status="completed", seed=seed,
-        sst=overall, para=overall, sts=2 * overall - 1, overall=overall, val_overall=overall,
-        params_pct=pct, adapter_pct=pct / 2, seconds=40.0 + seed, peak_rss_mb=1500.0,
-        optimizer_steps={"sst": 50, "para": 50, "sts": 50}, study="synthetic",
-    )  # fmt: skip
+        kind="train",
+        config=cfg,
+        trial_id=name,
+        status="completed",
+        seed=seed,
+        sst=overall,
+        para=overall,
+        sts=2 * overall - 1,
+        overall=overall,
+        val_overall=overall,
+        params_pct=pct,
+        adapter_pct=pct / 2,
+        seconds=40.0 + seed,
+        peak_rss_mb=1500.0,
+        optimizer_steps={"sst": 50, "para": 50, "sts": 50},
+        study="synthetic",
+    )
 
 
 def _method(name: str, overall: float, pct: float, seeds: int = 3, **config) -> list[TrialRecord]:

@@ -99,11 +99,21 @@ def test_saved_adapters_load_with_plain_peft_to_the_projects_outputs(trained, tm
         name: run / "checkpoint" / "adapters" / "sst" for name, (_, _, run) in trained.items()
     }
     proc = subprocess.run(
-        [sys.executable, "-c", PLAIN_PEFT, str(embedded_model_path()), json.dumps(SENTENCES),
-         *map(str, folders.values())],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""},
-        timeout=600, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            PLAIN_PEFT,
+            str(embedded_model_path()),
+            json.dumps(SENTENCES),
+            *map(str, folders.values()),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+        timeout=600,
+        check=True,
+    )
     plain = json.loads(proc.stdout.strip().splitlines()[-1])
     assert plain["project_modules"] == []
     batch = load_tokenizer()(SENTENCES, return_tensors="pt", padding=True)

@@ -226,17 +226,29 @@ def test_saved_adapters_carry_a_card_and_load_with_plain_peft(smoke_runs, tmp_pa
     folder = run_dir / "checkpoint" / "adapters" / "sst"
     card = (folder / "README.md").read_text()
     assert "[More Information Needed]" not in card
-    for text in (EMBEDDED_NAME, EMBEDDED_SHA256, "SST-5 sentiment", "r = 4" if config.r == 4 else f"r = {config.r}",
-                 "targets\n  `qkv`", "python -m study train --scale smoke", "heads.safetensors",
-                 f"{first.overall:.4f}", '"scale": "smoke"'):  # fmt: skip
+    for text in (
+        EMBEDDED_NAME,
+        EMBEDDED_SHA256,
+        "SST-5 sentiment",
+        "r = 4" if config.r == 4 else f"r = {config.r}",
+        "targets\n  `qkv`",
+        "python -m study train --scale smoke",
+        "heads.safetensors",
+        f"{first.overall:.4f}",
+        '"scale": "smoke"',
+    ):
         assert text in card, text
     adapter_cfg = json.loads((folder / "adapter_config.json").read_text())
     assert adapter_cfg["base_model_name_or_path"] == EMBEDDED_NAME
     proc = subprocess.run(
         [sys.executable, "-c", PLAIN_PEFT, str(embedded_model_path()), str(folder)],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""},
-        timeout=300, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+        timeout=300,
+        check=True,
+    )
     plain = json.loads(proc.stdout.strip().splitlines()[-1])
     assert plain["project_modules"] == []
     _, model = load_trial(run_dir)

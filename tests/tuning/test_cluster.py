@@ -162,8 +162,19 @@ def test_a_request_no_node_of_the_cluster_meets_is_refused_at_once(two_nodes, tm
     """The study's default of 2 CPUs per trial on two 1-CPU nodes: one line naming the request
     and the largest node, exit 2, before any trial is queued (it used to wait forever)."""
     address, _ = two_nodes
-    cmd = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke",
-           "--address", address, "--out", str(tmp_path / "s")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "study",
+        "run",
+        "smoke",
+        "--scale",
+        "smoke",
+        "--address",
+        address,
+        "--out",
+        str(tmp_path / "s"),
+    ]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]

@@ -49,9 +49,21 @@ def budgeted(tmp_path_factory):
     overall against params_pct (no ASHA). The budget check wraps Optuna's proposals the same
     way whatever the objectives, so this one run serves both tests below."""
     out = tmp_path_factory.mktemp("budget") / "mo"
-    result = run_cli("run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples",
-                    "2", "--objectives", "overall,params_pct", "--max-params-pct", "0.5",
-                    timeout=900)  # fmt: skip
+    result = run_cli(
+        "run",
+        "peft_methods",
+        "--scale",
+        "smoke",
+        "--out",
+        str(out),
+        "--samples",
+        "2",
+        "--objectives",
+        "overall,params_pct",
+        "--max-params-pct",
+        "0.5",
+        timeout=900,
+    )
     return out, result
 
 

@@ -52,8 +52,16 @@ def test_a_local_default_request_is_capped_to_the_machine(tmp_path, capsys):
 
 def test_an_explicit_local_request_over_the_machine_is_refused_before_ray(tmp_path):
     cpus = os.cpu_count() or 1
-    proc = run_cli("run", "smoke", "--scale", "smoke", "--cpus-per-trial", str(cpus * 32),
-                   "--out", str(tmp_path / "s"))  # fmt: skip
+    proc = run_cli(
+        "run",
+        "smoke",
+        "--scale",
+        "smoke",
+        "--cpus-per-trial",
+        str(cpus * 32),
+        "--out",
+        str(tmp_path / "s"),
+    )
     line = one_error_line(proc)
     assert f"more than this machine's {cpus} CPUs" in line and "Ray dashboard" not in proc.stderr
 

@@ -82,8 +82,10 @@ def test_peft_methods_first_points_share_one_budget_but_natural_sizes():
     base = scale_config("cpu").replace(**spec.base)
     first = [p for p in spec.points_to_evaluate if p["lr_scale"] == 1.0]
     assert sorted(p["method"] for p in first) == sorted(spec.space["method"].values)
-    counts = {p["method"]: count_parameters(base.replace(**p).model_spec())["adapter_params"]
-              for p in first}  # fmt: skip
+    counts = {
+        p["method"]: count_parameters(base.replace(**p).model_spec())["adapter_params"]
+        for p in first
+    }
     for method, n in counts.items():
         if method in NATURAL_SIZE:
             assert n < 0.15 * counts["lora"], (method, n)

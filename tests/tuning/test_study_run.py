@@ -134,13 +134,29 @@ def two_studies(tmp_path_factory):
         if list((plain_out / "ray" / "smoke").glob("smoke_*")):
             break
         time.sleep(0.5)
-    fresh = _start("run", "smoke", "--scale", "smoke", "--samples", "2", "--fresh-workers",
-                   "--out", str(fresh_out))  # fmt: skip
-    outs = {name: (p.communicate(timeout=1200), p.returncode) for name, p in
-            (("plain", plain), ("fresh", fresh))}  # fmt: skip
+    fresh = _start(
+        "run",
+        "smoke",
+        "--scale",
+        "smoke",
+        "--samples",
+        "2",
+        "--fresh-workers",
+        "--out",
+        str(fresh_out),
+    )
+    outs = {
+        name: (p.communicate(timeout=1200), p.returncode)
+        for name, p in (("plain", plain), ("fresh", fresh))
+    }
     outs = {name: (code, *streams) for name, (streams, code) in outs.items()}
-    return {"plain": (plain_out, *outs["plain"]), "fresh": (fresh_out, *outs["fresh"]),
-            "refused": refused, "plain_pid": plain.pid, "untouched": untouched}  # fmt: skip
+    return {
+        "plain": (plain_out, *outs["plain"]),
+        "fresh": (fresh_out, *outs["fresh"]),
+        "refused": refused,
+        "plain_pid": plain.pid,
+        "untouched": untouched,
+    }
 
 
 @pytest.mark.slow
