@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ def run(options: BenchOptions) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _Setting:
+    """What every part of one benchmark measures on: the device and its precisions, the cpu
+    scale's config and its SST training rows (the same batches for every step timing)."""
+
+    quick: bool
+    device: Any  # torch.device
+    precisions: tuple[str, ...]
+    default_precision: str
+    base: Any  # TrialConfig at the cpu scale
+    train: dict[str, Any]  # task -> Encoded training rows
+
+
 def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     """Every measurement of the benchmark, in one dict (the JSON file's content).
 
@@ -66,66 +80,105 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
     (meta.complete is False until the end)."""
     save = checkpoint or (lambda partial: None)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-
-    from model.encoder import load_tokenizer, weights_sha256
     from study.bench.flops import gemm_peak
     from study.bench.padding import padding_table
-    from study.bench.steps import (
-        bench_batches,
-        measured_precisions,
-        method_steps,
-        step_ratios,
-    )
-    from study.bench.trials import (
-        child_trial,
-        first_trial_config,
-        precision_pair,
-        quick_config,
-        smoke_plan,
-        time_split_shares,
-    )
-    from study.data.splits import task_data
-    from study.scales import scale_config
-    from study.train.device import cpu_has_fast_bf16, gpu_name, pick_device, resolve_precision
 
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"meta": {**host_meta(quick), "complete": False}}
-    skipped = ["ray", "peer"] if quick else []
-    result["meta"]["skipped"] = skipped
-    device = pick_device()
-    default_precision = resolve_precision("auto", device)
-    result["meta"]["default_precision"] = default_precision
-    result["meta"]["cpu_fast_bf16"] = cpu_has_fast_bf16()
-    result["meta"]["device"] = device.type
-    result["meta"]["gpu"] = gpu_name(device)
-
-    precisions = measured_precisions(device)
-    result["meta"]["precisions"] = list(precisions)
-    _say(f"GEMM peak ({device.type}; {', '.join(precisions)})")
-    result["gemm"] = gemm_peak(quick, device, precisions)
-    base = scale_config("cpu")
-    tokenizer = load_tokenizer(base.model_path)
-    train = task_data(base, "train", tokenizer, weights_sha256(base.model_path))
+    setting = _setting(quick)
+    result: dict[str, Any] = {"meta": _meta(setting)}
+    _say(f"GEMM peak ({setting.device.type}; {', '.join(setting.precisions)})")
+    result["gemm"] = gemm_peak(quick, setting.device, setting.precisions)
     _say("padding efficiency")
-    result["padding"] = padding_table(base, tokenizer, train)
+    tokenizer = _tokenizer(setting.base)
+    result["padding"] = padding_table(setting.base, tokenizer, setting.train)
     save(result)
 
-    _say(f"step times: full, LoRA, DoRA in {' and '.join(precisions)}")
-    count, warmup = (3, 1) if quick else (12, 2)
-    if device.type == "cuda":  # one untimed pass over every batch: cuBLAS picks kernels per shape
-        warmup = count
-    batches = bench_batches(train["sst"], base.batch_size, count)
-    steps = method_steps(
-        base, batches, result["gemm"], warmup, default_precision, device, precisions=precisions
+    _say(f"step times: full, LoRA, DoRA in {' and '.join(setting.precisions)}")
+    result["steps"], batches = _step_times(setting, result["gemm"])
+    save(result)
+    if not quick:
+        from study.bench.compiled import compile_vs_pack
+
+        _say(
+            f"torch.compile (inductor) against the speed-up pack, LoRA step, {setting.default_precision}"
+        )
+        result["compile"] = _guarded(
+            compile_vs_pack, setting.base, batches, setting.default_precision, setting.device
+        )
+        save(result)
+
+    with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:
+        _trial_parts(setting, None if quick else Path(tmp) / "smoke", result, save)
+    result["targets"] = targets(result)
+    result["meta"]["wall_s"] = time.perf_counter() - t_start
+    result["meta"]["load_average_after"] = os.getloadavg()
+    result["meta"]["complete"] = True
+    return result
+
+
+def _setting(quick: bool) -> _Setting:
+    from model.encoder import weights_sha256
+    from study.bench.steps import measured_precisions
+    from study.data.splits import task_data
+    from study.scales import scale_config
+    from study.train.device import pick_device, resolve_precision
+
+    device = pick_device()
+    base = scale_config("cpu")
+    train = task_data(base, "train", _tokenizer(base), weights_sha256(base.model_path))
+    return _Setting(
+        quick=quick,
+        device=device,
+        precisions=tuple(measured_precisions(device)),
+        default_precision=resolve_precision("auto", device),
+        base=base,
+        train=train,
     )
-    fixed = steps.pop("lora_qkv_r16_fixed_128")[default_precision]
+
+
+def _tokenizer(base: Any) -> Any:
+    from model.encoder import load_tokenizer
+
+    return load_tokenizer(base.model_path)
+
+
+def _meta(setting: _Setting) -> dict[str, Any]:
+    from study.train.device import cpu_has_fast_bf16, gpu_name
+
+    return {
+        **host_meta(setting.quick),
+        "complete": False,
+        "skipped": ["ray", "peer"] if setting.quick else [],
+        "default_precision": setting.default_precision,
+        "cpu_fast_bf16": cpu_has_fast_bf16(),
+        "device": setting.device.type,
+        "gpu": gpu_name(setting.device),
+        "precisions": list(setting.precisions),
+    }
+
+
+def _step_times(setting: _Setting, gemm: dict[str, Any]) -> tuple[dict[str, Any], list]:
+    """Step times of full, LoRA and DoRA on the same SST batches (steps.py), their ratios, and
+    the batches (torch.compile's part times the same ones)."""
+    import torch
+
+    from study.bench.steps import bench_batches, method_steps, step_ratios
+
+    base, default = setting.base, setting.default_precision
+    count, warmup = (3, 1) if setting.quick else (12, 2)
+    if setting.device.type == "cuda":  # one untimed pass over every batch: cuBLAS picks kernels
+        warmup = count
+    batches = bench_batches(setting.train["sst"], base.batch_size, count)
+    steps = method_steps(
+        base, batches, gemm, warmup, default, setting.device, precisions=setting.precisions
+    )
+    fixed = steps.pop("lora_qkv_r16_fixed_128")[default]
     slow = {  # absent on CUDA: the fast dropout is CPU-only
-        m: steps.pop(f"{m}_torch_dropout")[default_precision]
+        m: steps.pop(f"{m}_torch_dropout")[default]
         for m in ("full", "lora_qkv_r16")
         if f"{m}_torch_dropout" in steps
     }
-    result["steps"] = {
+    out = {
         "task": "sst",
         "batches": len(batches),
         "warmup": warmup,
@@ -134,71 +187,69 @@ def measure(quick: bool, checkpoint: Any = None) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "methods": steps,
         "ratios": step_ratios(steps),
-        "lora_fixed_128": {"precision": default_precision, **fixed},
+        "lora_fixed_128": {"precision": default, **fixed},
     }
     if slow:
-        result["steps"]["torch_dropout"] = {
-            "precision": default_precision,
+        out["torch_dropout"] = {
+            "precision": default,
             "methods": slow,
             "full_over_lora": slow["full"]["step_s"] / slow["lora_qkv_r16"]["step_s"],
         }
-    save(result)
-    if not quick:
-        from study.bench.compiled import compile_vs_pack
+    return out, batches
 
-        _say(f"torch.compile (inductor) against the speed-up pack, LoRA step, {default_precision}")
-        result["compile"] = _guarded(compile_vs_pack, base, batches, default_precision, device)
-        save(result)
 
-    with tempfile.TemporaryDirectory(prefix="peft-bench-ray-") as tmp:
-        plan = None if quick else smoke_plan(Path(tmp) / "smoke", "cpu")
-        config = quick_config() if quick else first_trial_config(plan)
-        _say(
-            f"one trial ({config.scale} scale) in {' and '.join(precisions)}, a fresh process each"
-        )
-        pair = precision_pair(config, precisions)
-        result["precision"] = pair
-        trial = pair[default_precision]
-        result["trial"] = {**time_split_shares(trial), "precision": default_precision}
-        result["trial"]["config"] = config.to_dict()
-        result["memory"] = {
-            "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in precisions},
-            "trial_scale": config.scale,
-        }
-        save(result)
-        if not quick:
-            _say("peak RSS of a full fine-tuning trial (smoke scale, single_task)")
-            full = scale_config("smoke").replace(method="full", precision=default_precision)
-            result["memory"]["full_smoke_peak_rss_mb"] = child_trial(full)["peak_rss_mb"]
-            _say("peak RSS of the largest adapters (cpu scale, single_task, one epoch)")
-            big = {
-                "lora_all_linear_r64": ("lora", "all_linear", 64),
-                "dora_qkv_r16": ("dora", "qkv", 16),
-            }
-            result["memory"]["largest_peak_rss_mb"] = {
-                name: child_trial(
-                    config.replace(method=m, targets=t, r=r, epochs=1, precision=default_precision)
-                )["peak_rss_mb"]
-                for name, (m, t, r) in big.items()
-            }
-            _say("Hugging Face Trainer + peft against our loop (SST, LoRA qkv r=16)")
-            from study.bench.peer import peer_table
+def _trial_parts(setting: _Setting, smoke_dir: Path | None, out: dict[str, Any], save: Any) -> None:
+    """Into `out`: one trial in each precision, a fresh process each (trials.py); without
+    --quick (smoke_dir set) also the peak RSS of the largest trials, the Trainer against our
+    loop (peer.py) and the trial under Ray Tune (ray_trials.py), in a smoke study at smoke_dir.
+    save(out) after each part."""
+    from study.bench.trials import (
+        child_trial,
+        first_trial_config,
+        precision_pair,
+        quick_config,
+        smoke_plan,
+        time_split_shares,
+    )
+    from study.scales import scale_config
 
-            result["peer"] = _guarded(peer_table, base, train["sst"], default_precision, precisions)
-            save(result)
-            _say(
-                f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "
-                "each followed by a run in a warm plain process while Ray's processes are stopped"
-            )
-            from study.bench.ray_trials import ray_trials
+    default, precisions = setting.default_precision, setting.precisions
+    plan = smoke_plan(smoke_dir, "cpu") if smoke_dir is not None else None
+    config = quick_config() if plan is None else first_trial_config(plan)
+    _say(f"one trial ({config.scale} scale) in {' and '.join(precisions)}, a fresh process each")
+    pair = precision_pair(config, precisions)
+    trial = {**time_split_shares(pair[default]), "precision": default}
+    out |= {"precision": pair, "trial": trial | {"config": config.to_dict()}}
+    out["memory"] = {
+        "peak_rss_mb": {p: pair[p]["peak_rss_mb"] for p in precisions},
+        "trial_scale": config.scale,
+    }
+    save(out)
+    if plan is None:
+        return
+    _say("peak RSS of a full fine-tuning trial (smoke scale, single_task)")
+    full = scale_config("smoke").replace(method="full", precision=default)
+    out["memory"]["full_smoke_peak_rss_mb"] = child_trial(full)["peak_rss_mb"]
+    _say("peak RSS of the largest adapters (cpu scale, single_task, one epoch)")
+    big = {"lora_all_linear_r64": ("lora", "all_linear", 64), "dora_qkv_r16": ("dora", "qkv", 16)}
+    out["memory"]["largest_peak_rss_mb"] = {
+        name: child_trial(config.replace(method=m, targets=t, r=r, epochs=1, precision=default))[
+            "peak_rss_mb"
+        ]
+        for name, (m, t, r) in big.items()
+    }
+    _say("Hugging Face Trainer + peft against our loop (SST, LoRA qkv r=16)")
+    from study.bench.peer import peer_table
 
-            ray = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES)
-            result["ray"] = ray
-    result["targets"] = targets(result)
-    result["meta"]["wall_s"] = time.perf_counter() - t_start
-    result["meta"]["load_average_after"] = os.getloadavg()
-    result["meta"]["complete"] = True
-    return result
+    out["peer"] = _guarded(peer_table, setting.base, setting.train["sst"], default, precisions)
+    save(out)
+    _say(
+        f"the same trial {RAY_SAMPLES} times under Ray Tune (study smoke, one worker), "
+        "each followed by a run in a warm plain process while Ray's processes are stopped"
+    )
+    from study.bench.ray_trials import ray_trials
+
+    out["ray"] = _guarded(ray_trials, plan.study_dir, "cpu", RAY_SAMPLES)
 
 
 def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:

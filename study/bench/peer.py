@@ -27,32 +27,22 @@ TRAINER_RUNS = (("random", "fp32"), ("group_by_length", "fp32"), ("group_by_leng
 def ours_samples_per_s(config: TrialConfig, data: Encoded, precision: str) -> dict[str, float]:
     """Our loop (one encoder + SST head, LoRA qkv r=16) over `data` for config.epochs."""
     from study.train.device import pick_device
-    from study.train.loop import make_optimizer, train_task
+    from study.train.loop import TrainingRun, make_optimizer, train_task
     from study.train.run import build_trial_model
+    from study.train.stats import RunStats
 
     config = config.replace(mode="sequential", precision=precision, **LORA)
     torch.manual_seed(config.seed)
     device = pick_device()
     model = build_trial_model(config, device, precision)
-    optimizer = make_optimizer(model, config)
     rng = np.random.default_rng(config.seed)
-    timing = {"data": 0.0, "train": 0.0}
+    stats = RunStats.start(("data", "train"))
+    run = TrainingRun(model, make_optimizer(model, config), config, rng, device, precision, stats)
     t0 = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        train_task(
-            model,
-            optimizer,
-            data,
-            config,
-            epoch,
-            rng,
-            device,
-            precision,
-            False,
-            timing,
-        )
+        train_task(run, data, epoch)
     wall = time.perf_counter() - t0
-    return {"samples_per_s": len(data) * config.epochs / wall, "seconds": wall, **timing}
+    return {"samples_per_s": len(data) * config.epochs / wall, "seconds": wall, **stats.phases}
 
 
 def trainer_samples_per_s(

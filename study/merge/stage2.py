@@ -11,7 +11,6 @@ standard one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,9 @@ from study.errors import ConfigError
 from study.merge.recipe import build_from_recipe, make_recipe, save_merge_run
 from study.merge.stage1 import first_difference, read_stage1_config, read_summary, stage1_config
 from study.records import COUNTS, EpochScores, MergeInfo, TrialRecord
-from study.train.device import (
-    autocast,
-    gpu_name,
-    pick_device,
-    resolve_precision,
-    set_threads,
-    thread_nice,
-)
+from study.train.device import autocast, gpu_name, pick_device, resolve_precision, set_threads
 from study.train.evaluate import evaluate
-from study.train.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
+from study.train.stats import RunStats
 
 Report = Callable[[TrialRecord], None]
 LAMBDA_KEYS = tuple(f"lambda_{t}" for t in TASKS)
@@ -76,8 +68,7 @@ def run_merge_trial(
     run_dir: str | Path | None = None,
 ) -> TrialRecord:
     """Merge, evaluate on dev, report once (final=True) and return the record."""
-    start_trial_memory()
-    t_start, cpu_start, started_unix = time.perf_counter(), time.process_time(), time.time()
+    stats = RunStats.start(("setup", "eval", "save"))
     method, lambdas, density = merge_params(params)
     set_threads(base.threads)
     source = stage1_dir(stage1, method)
@@ -96,18 +87,19 @@ def run_merge_trial(
     model = model.to(device)
     if config.accelerate:  # evaluate with the numerics the stage-1 trials had
         accelerate(model, device, precision)
-    t_built = time.perf_counter()
-    model_sha = weights_sha256(config.model_path)
-    tokenizer, ac = load_tokenizer(config.model_path), autocast(precision, device)
-    checked = {}
-    if config.val_per_task:  # what the search over λ selects on: never dev
-        val = task_data(config, "val", tokenizer, model_sha)
-        checked = {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()}
-    dev = task_data(config, "dev", tokenizer, model_sha)
-    scores = evaluate(model, dev, autocast=ac)
-    t_eval = time.perf_counter()
+    stats.mark_setup()
+    with stats.phase("eval"):  # the data's tokens included, as before
+        model_sha = weights_sha256(config.model_path)
+        tokenizer, ac = load_tokenizer(config.model_path), autocast(precision, device)
+        checked = {}
+        if config.val_per_task:  # what the search over λ selects on: never dev
+            val = task_data(config, "val", tokenizer, model_sha)
+            checked = {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()}
+        dev = task_data(config, "dev", tokenizer, model_sha)
+        scores = evaluate(model, dev, autocast=ac)
     if run_dir is not None:
-        save_merge_run(run_dir, config, recipe, scores)
+        with stats.phase("save"):
+            save_merge_run(run_dir, config, recipe, scores)
     record = TrialRecord(
         kind="merge",
         config=config.to_dict(),
@@ -117,21 +109,11 @@ def run_merge_trial(
         history=(EpochScores(1, **scores, **checked),),
         epochs_run=1,
         final=True,
-        seconds=time.perf_counter() - t_start,
-        started_unix=started_unix,
-        ended_unix=time.time(),
-        cpu_seconds=time.process_time() - cpu_start,
-        nice=thread_nice(),
         precision=precision,
         device=device.type,
         gpu=gpu_name(device),
         model_sha256=model_sha,
         trained_params=tuple(summary.get("trained_params") or ()),
-        time_split={
-            "setup": round(t_built - t_start, 3),
-            "eval": round(t_eval - t_built, 3),
-            "save": round(time.perf_counter() - t_eval, 3),
-        },
         train_examples=summary.get("train_examples") or {},
         dev_examples={t: len(e) for t, e in dev.items()},
         adapter_dir=str(Path(run_dir).resolve()) if run_dir is not None else None,
@@ -143,8 +125,7 @@ def run_merge_trial(
             stage1_dir=str(source),
             residual_overlap=summary.get("residual_overlap"),
         ),
-        peak_rss_mb=peak_rss_mb(),
-        peak_gpu_mb=peak_gpu_mb(),
+        **stats.fields(),
     )
     if report is not None:
         report(record)

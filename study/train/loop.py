@@ -10,6 +10,7 @@ import math
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from study.data.batching import Encoded, collate, micro_batches, training_batche
 from study.errors import NonFiniteLossError, TrialStopped
 from study.train.device import autocast
 from study.train.memory import release_free_memory
+from study.train.stats import RunStats
 
 
 def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Optimizer:
@@ -55,37 +57,45 @@ def make_optimizer(model: MultiTaskBert, config: TrialConfig) -> torch.optim.Opt
     )
 
 
-def train_task(
-    model: MultiTaskBert,
-    optimizer: torch.optim.Optimizer,
-    data: Encoded,
-    config: TrialConfig,
-    epoch: int,
-    rng: np.random.Generator,
-    device: torch.device,
-    precision: str,
-    progress: bool = False,
-    timing: dict[str, float] | None = None,
-    stop: threading.Event | None = None,
-) -> float:
+@dataclass
+class TrainingRun:
+    """What every training pass of one trial shares."""
+
+    model: MultiTaskBert
+    optimizer: torch.optim.Optimizer
+    """One AdamW over every parameter, kept across tasks and epochs (make_optimizer)."""
+    config: TrialConfig
+    rng: np.random.Generator
+    """Draws each pass's batch order; seeded by config.seed, so a trial replays exactly."""
+    device: torch.device
+    precision: str
+    """fp32 | bf16 (resolve_precision): autocast's dtype for the forward pass."""
+    stats: RunStats
+    """Gains each pass's seconds of data (padding, copies) and train (forward, backward, step)."""
+    progress: bool = False
+    """A tqdm bar per pass on stderr (`study train`)."""
+    stop: threading.Event | None = None
+    """Set from another thread to end the trial before its next step (TrialStopped)."""
+
+
+def train_task(run: TrainingRun, data: Encoded, epoch: int) -> float:
     """One pass over one task's batches; returns the mean training loss.
 
-    `timing` gains the seconds of data (padding, copies) and train (forward, backward, step).
     On CUDA the batch is the only host-to-device copy per step: losses stay on the device and
     are checked for NaN/inf once per pass (the error still names the first bad step).
     """
-    timing = timing if timing is not None else {"data": 0.0, "train": 0.0}
+    model, config, device, precision = run.model, run.config, run.device, run.precision
     model.train()
     task = data.task
     on_cpu = device.type == "cpu"
     losses: list[torch.Tensor | float] = []
     encoder, key = model.encoder_for(task), model.key_for(task)
-    batches = training_batches(data.lengths(), config.batch_size, rng)
-    bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", progress)
+    batches = training_batches(data.lengths(), config.batch_size, run.rng)
+    bar = _bar(batches, f"epoch {epoch}/{config.epochs} {task}", run.progress)
     for step, index in enumerate(bar, start=1):
-        if stop is not None and stop.is_set():
+        if run.stop is not None and run.stop.is_set():
             raise TrialStopped(f"stopped in task {task}, epoch {epoch}, step {step}")
-        optimizer.zero_grad(set_to_none=True)
+        run.optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=device)
         # A long batch runs as micro-batches whose gradients, weighted by their share of the
         # rows, add up to the whole batch's: the same update with a lower memory peak.
@@ -104,15 +114,15 @@ def train_task(
                 raise _non_finite(part_loss.item(), task, epoch, step)
             part_loss.backward()
             loss += part_loss.detach()
-            timing["data"] += t1 - t0
-            timing["train"] += time.perf_counter() - t1
+            run.stats.add("data", t1 - t0)
+            run.stats.add("train", time.perf_counter() - t1)
         t1 = time.perf_counter()
-        optimizer.step()
+        run.optimizer.step()
         model.steps[key] += 1
         adalora_after_step(encoder, model.steps[key])  # after step, before zero_grad
         losses.append(loss.item() if on_cpu else loss)
-        timing["train"] += time.perf_counter() - t1
-        if progress:
+        run.stats.add("train", time.perf_counter() - t1)
+        if run.progress:
             recent = [float(v) for v in losses[-20:]]
             bar.set_postfix(loss=f"{np.mean(recent):.3f}")
     release_free_memory()
@@ -120,7 +130,7 @@ def train_task(
         t0 = time.perf_counter()
         values = torch.stack(losses).float().cpu().numpy()  # the pass's one device-to-host copy
         bad = np.flatnonzero(~np.isfinite(values))
-        timing["train"] += time.perf_counter() - t0
+        run.stats.add("train", time.perf_counter() - t0)
         if len(bad):
             raise _non_finite(float(values[bad[0]]), task, epoch, int(bad[0]) + 1)
         return float(np.mean(values))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +30,16 @@ from model.encoder import load_encoder, load_tokenizer, weights_sha256
 from model.multitask import SHARED, MultiTaskBert, build_model, parameter_counts
 from model.peft_configs import MUTATING_INITS
 from study.config import TrialConfig
+from study.data.batching import Encoded
 from study.data.splits import task_data
 from study.metrics import METRICS
 from study.records import EpochScores, TrialRecord
 from study.train.baseline import calibrate
 from study.train.checkpoint import save_trial
-from study.train.device import (
-    autocast,
-    gpu_name,
-    pick_device,
-    resolve_precision,
-    set_threads,
-    thread_nice,
-)
+from study.train.device import autocast, gpu_name, pick_device, resolve_precision, set_threads
 from study.train.evaluate import evaluate
-from study.train.loop import make_optimizer, train_task
-from study.train.memory import peak_gpu_mb, peak_rss_mb, start_trial_memory
+from study.train.loop import TrainingRun, make_optimizer, train_task
+from study.train.stats import RunStats
 
 Report = Callable[[TrialRecord], None]
 
@@ -81,6 +75,22 @@ def build_trial_model(
     return model
 
 
+# The record's time_split, in order. setup: everything before the first step (tokenize, a
+# part of it: data files + tokens); data: batch padding + copies; train: forward, backward and
+# optimizer step; eval: validation and dev scores; save: the run folder.
+PHASES = ("setup", "tokenize", "data", "train", "eval", "save")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A trial's encoded rows per task: train, validation (what selection reads; None when
+    val_per_task is 0) and dev (what the tables report)."""
+
+    train: dict[str, Encoded]
+    val: dict[str, Encoded] | None
+    dev: dict[str, Encoded]
+
+
 def run_trial(
     config: TrialConfig,
     report: Report | None = None,
@@ -95,27 +105,45 @@ def run_trial(
     count. Setting `stop` from another thread ends the trial before its next step (raises
     TrialStopped).
     """
-    start_trial_memory()  # a reused worker: each trial's own peak RSS
-    t_start, cpu_start, started_unix = time.perf_counter(), time.process_time(), time.time()
+    stats = RunStats.start(PHASES)  # a reused worker: each trial's own peak RSS
+    run, splits, record = _setup(config, stats, progress, stop)
+    record = _train_epochs(run, splits, record, report)
+    record = _finish(run, splits, record, run_dir)
+    if report is not None:
+        report(record)
+    return record
+
+
+def _setup(
+    config: TrialConfig, stats: RunStats, progress: bool, stop: threading.Event | None
+) -> tuple[TrainingRun, Splits, TrialRecord]:
+    """Everything before the first step: data, model, optimizer, and the record's fixed part."""
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     device = pick_device()
     precision = resolve_precision(config.precision, device)
     model_sha = weights_sha256(config.model_path)
     tokenizer = load_tokenizer(config.model_path)
-    t_data = time.perf_counter()
-    train = task_data(config, "train", tokenizer, model_sha)
-    val = task_data(config, "val", tokenizer, model_sha) if config.val_per_task else None
-    dev = task_data(config, "dev", tokenizer, model_sha)
-    t_data = time.perf_counter() - t_data
-    steps = optimizer_steps(config, {t: len(e) for t, e in train.items()})
+    with stats.phase("tokenize"):
+        splits = Splits(
+            train=task_data(config, "train", tokenizer, model_sha),
+            val=task_data(config, "val", tokenizer, model_sha) if config.val_per_task else None,
+            dev=task_data(config, "dev", tokenizer, model_sha),
+        )
+    steps = optimizer_steps(config, {t: len(e) for t, e in splits.train.items()})
     model = build_trial_model(config, device, precision, steps=steps)
-    optimizer = make_optimizer(model, config)
-    rng = np.random.default_rng(config.seed)
-    # setup: everything before the first step (tokenize, a part of it: data files + tokens);
-    # data: batch padding + copies; train: forward, backward, optimizer step.
-    timing = {"setup": time.perf_counter() - t_start, "tokenize": t_data}
-    timing |= {"data": 0.0, "train": 0.0, "eval": 0.0, "save": 0.0}
+    run = TrainingRun(
+        model=model,
+        optimizer=make_optimizer(model, config),
+        config=config,
+        rng=np.random.default_rng(config.seed),
+        device=device,
+        precision=precision,
+        stats=stats,
+        progress=progress,
+        stop=stop,
+    )
+    stats.mark_setup()
     record = TrialRecord(
         config=config.to_dict(),
         **parameter_counts(model),
@@ -126,74 +154,65 @@ def run_trial(
         trained_params=tuple(trained_layer_names(model.encoder_for("sst"))),
         stored_params=stored_parameter_count(model.encoder_for("sst")),
         optimizer_steps=steps,
-        train_examples={t: len(e) for t, e in train.items()},
-        val_examples={t: len(e) for t, e in (val or {}).items()},
-        dev_examples={t: len(e) for t, e in dev.items()},
-        started_unix=started_unix,  # wall clock: which trials ran at the same time
+        train_examples={t: len(e) for t, e in splits.train.items()},
+        val_examples={t: len(e) for t, e in (splits.val or {}).items()},
+        dev_examples={t: len(e) for t, e in splits.dev.items()},
+        started_unix=stats.started_unix,  # wall clock: which trials ran at the same time
     )
+    return run, splits, record
+
+
+def _train_epochs(
+    run: TrainingRun, splits: Splits, record: TrialRecord, report: Report | None
+) -> TrialRecord:
+    """Epochs > tasks in task_order > batches; validation after every epoch, dev after the last
+    (or every epoch without a validation split); report(record) after every epoch but the last."""
+    config, model = run.config, run.model
     for epoch in range(1, config.epochs + 1):
-        losses = {
-            task: train_task(
-                model,
-                optimizer,
-                train[task],
-                config,
-                epoch,
-                rng,
-                device,
-                precision,
-                progress,
-                timing,
-                stop,
-            )
-            for task in config.task_order
-        }
+        losses = {task: train_task(run, splits.train[task], epoch) for task in config.task_order}
         last = epoch == config.epochs
         if last:  # AdaLoRA's trained ranks are final: score the shapes that will be saved
             for encoder in model.encoders.values():
                 adalora_drop_pruned_ranks(encoder)
-        t0 = time.perf_counter()
-        ac = autocast(precision, device)
-        checked = (
-            {f"val_{k}": v for k, v in evaluate(model, val, autocast=ac).items()} if val else {}
-        )
-        scores = evaluate(model, dev, autocast=ac) if last or not val else {}  # val selects
-        timing["eval"] += time.perf_counter() - t0
+        with run.stats.phase("eval"):
+            ac = autocast(run.precision, run.device)
+            val = evaluate(model, splits.val, autocast=ac) if splits.val else {}
+            checked = {f"val_{k}": v for k, v in val.items()}
+            scores = evaluate(model, splits.dev, autocast=ac) if last or not splits.val else {}
         scored = EpochScores(epoch, **scores, **checked, losses=losses)
         history = (*record.history, scored)
         record = record.replace(**scores, **checked, history=history, epochs_run=epoch)
-        if progress:
+        if run.progress:
             print(_scores_line(scored), file=sys.stderr)
         if epoch < config.epochs and report is not None:
             report(record)
+    return record
 
-    # Save before the last report, so a scheduler may stop the trial at its last epoch safely.
+
+def _finish(
+    run: TrainingRun, splits: Splits, record: TrialRecord, run_dir: str | Path | None
+) -> TrialRecord:
+    """Save the run folder, then the final record (final=True) with the run's statistics.
+
+    Saved before the last report, so a scheduler may stop the trial at its last epoch safely."""
+    config, model, device = run.config, run.model, run.device
     if run_dir is not None:
-        t0 = time.perf_counter()
-        meta = {"model_sha256": model_sha, "dev": scores, "precision": precision}
-        save_trial(model, config, run_dir, meta | {"device": device.type})
-        if config.init in MUTATING_INITS:  # dev scores what was shipped (_shipped_scores)
-            scores = _shipped_scores(config, run_dir, device, precision, dev)
-            history = (*record.history[:-1], dataclasses.replace(record.history[-1], **scores))
-            record = record.replace(**scores, history=history)
-            meta = meta | {"dev": scores}
-            save_trial(model, config, run_dir, meta | {"device": device.type})
-        timing["save"] = time.perf_counter() - t0
-    record = record.replace(
+        with run.stats.phase("save"):
+            scores = record.scores()
+            meta = {"model_sha256": record.model_sha256, "dev": scores}
+            meta |= {"precision": run.precision, "device": device.type}
+            save_trial(model, config, run_dir, meta)
+            if config.init in MUTATING_INITS:  # dev scores what was shipped (_shipped_scores)
+                scores = _shipped_scores(config, run_dir, device, run.precision, splits.dev)
+                last = dataclasses.replace(record.history[-1], **scores)
+                record = record.replace(**scores, history=(*record.history[:-1], last))
+                save_trial(model, config, run_dir, meta | {"dev": scores})
+    return record.replace(
         final=True,
         adapter_params_final=_final_adapter_params(model),
-        seconds=time.perf_counter() - t_start,
-        ended_unix=time.time(),
-        cpu_seconds=time.process_time() - cpu_start,  # all threads of this process
-        nice=thread_nice(),  # the training thread's priority (a Ray worker's too)
-        time_split={k: round(v, 3) for k, v in timing.items()},
         adapter_dir=str(Path(run_dir).resolve()) if run_dir is not None else None,
-        peak_rss_mb=peak_rss_mb(),
-        peak_gpu_mb=peak_gpu_mb(),
+        **run.stats.fields(),
     )
-    if report is not None:
-        report(record)
-    return record
 
 
 def _shipped_scores(config, run_dir, device, precision, dev):  # noqa: ANN001, ANN202

@@ -24,8 +24,9 @@ from study.config import TrialConfig
 from study.data.batching import collate, micro_batches, training_batches
 from study.data.splits import task_data
 from study.scales import scale_config
-from study.train.loop import make_optimizer, train_task
+from study.train.loop import TrainingRun, make_optimizer, train_task
 from study.train.run import build_trial_model, run_trial
+from study.train.stats import RunStats
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
@@ -40,6 +41,11 @@ def smoke() -> TrialConfig:
     return scale_config("smoke").replace(model_path=MODEL)
 
 
+def _training_run(model, config, rng) -> TrainingRun:  # noqa: ANN001
+    optimizer = make_optimizer(model, config)
+    return TrainingRun(model, optimizer, config, rng, CUDA, "bf16", RunStats.start())
+
+
 @pytest.mark.parametrize("task", ["sst", "para"])
 def test_training_steps_copy_only_the_batch_to_the_gpu(task):
     """One pass over a task's batches on CUDA in bf16: the batch tensors are the only
@@ -48,10 +54,9 @@ def test_training_steps_copy_only_the_batch_to_the_gpu(task):
     config = smoke().replace(precision="bf16", mode="sequential")
     data = task_data(config, "train", load_tokenizer(MODEL), weights_sha256(MODEL))[task]
     model = build_trial_model(config, CUDA, "bf16")
-    optimizer = make_optimizer(model, config)
-    timing = {"data": 0.0, "train": 0.0}
     rng = np.random.default_rng(0)
-    train_task(model, optimizer, data, config, 1, rng, CUDA, "bf16", False, timing)  # warm-up
+    run = _training_run(model, config, rng)
+    train_task(run, data, 1)  # warm-up
     replay = copy.deepcopy(rng)
     activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     syncs: list[list[str]] = []  # the Python stack of each synchronization warning
@@ -69,7 +74,7 @@ def test_training_steps_copy_only_the_batch_to_the_gpu(task):
         with torch.profiler.profile(activities=activities) as prof:
             torch.cuda.set_sync_debug_mode("warn")  # each host-device synchronization warns
             try:
-                train_task(model, optimizer, data, config, 2, rng, CUDA, "bf16", False, timing)
+                train_task(run, data, 2)
             finally:
                 torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
@@ -84,10 +89,10 @@ def test_training_steps_copy_only_the_batch_to_the_gpu(task):
     to_gpu = [n for n in copies if "HtoD" in n]
     to_host = [n for n in copies if "DtoH" in n]
     # the loop's own: not set_sync_debug_mode's (torch 2.11 warns once per process there)
-    ours = [stack for stack in syncs if any(f.startswith("trial.py:") for f in stack)]
+    ours = [stack for stack in syncs if any(f.startswith("loop.py:") for f in stack)]
     where = [" <- ".join(reversed(stack[-6:])) for stack in syncs]
     assert len(ours) == 1, f"{len(ours)} synchronizations in the loop: {where}"
-    assert ours[0][-1].startswith("trial.py:"), where  # the pass's losses, copied once
+    assert ours[0][-1].startswith("loop.py:"), where  # the pass's losses, copied once
     assert len(to_gpu) == len(parts) * tensors_per_part, sorted(set(to_gpu))
     assert all("Pinned" in n for n in to_gpu), sorted(set(to_gpu))
     assert len(to_host) == 1, to_host
@@ -99,11 +104,8 @@ def test_bf16_attention_runs_without_cudnn_plans():
     config = smoke().replace(precision="bf16", mode="sequential")
     data = task_data(config, "train", load_tokenizer(MODEL), weights_sha256(MODEL))["sst"]
     model = build_trial_model(config, CUDA, "bf16")
-    optimizer = make_optimizer(model, config)
-    timing = {"data": 0.0, "train": 0.0}
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        rng = np.random.default_rng(0)
-        train_task(model, optimizer, data, config, 1, rng, CUDA, "bf16", False, timing)
+        train_task(_training_run(model, config, np.random.default_rng(0)), data, 1)
     ops = {e.name for e in prof.events() if "scaled_dot_product" in e.name}
     assert "aten::_scaled_dot_product_efficient_attention" in ops, ops
     assert not any("cudnn" in name for name in ops), ops
