@@ -145,11 +145,10 @@ def two_studies(tmp_path_factory):
         "--out",
         str(fresh_out),
     )
-    outs = {
-        name: (p.communicate(timeout=1200), p.returncode)
-        for name, p in (("plain", plain), ("fresh", fresh))
-    }
-    outs = {name: (code, *streams) for name, (streams, code) in outs.items()}
+    outs = {}
+    for name, proc in (("plain", plain), ("fresh", fresh)):
+        stdout, stderr = proc.communicate(timeout=1200)
+        outs[name] = (proc.returncode, stdout, stderr)
     return {
         "plain": (plain_out, *outs["plain"]),
         "fresh": (fresh_out, *outs["fresh"]),
