@@ -15,6 +15,14 @@ class DataError(UserError):
     """A data file is missing, empty or malformed."""
 
 
+class ClusterError(UserError):
+    """A Ray cluster the study was pointed at cannot be reached or joined."""
+
+
+class FolderError(UserError):
+    """A file of a run or study folder is missing or damaged (torn, truncated, not ours)."""
+
+
 USER_ERRORS = (UserError, ModelError)
 """What the CLI reports as one line with exit code 2: these and the model package's errors
 (a model folder or saved adapter that cannot be used)."""

@@ -189,6 +189,10 @@ class _Resources:
 def _resources(options: RunOptions) -> _Resources:
     """What one trial asks for and how many run at once, checked against this machine when
     the study runs here (a cluster's nodes are checked once Ray is up: tuning/resources.py)."""
+    if options.address:  # Ray's own error for an address with no head takes minutes
+        from study.tuning.address import check_address  # grpc and Ray's stubs; starts nothing
+
+        check_address(options.address)
     gpus = options.gpus_per_trial
     if gpus < 0:
         raise UserError(f"--gpus-per-trial={gpus} is invalid: must be >= 0 (fractions allowed)")

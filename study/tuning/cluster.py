@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from study.errors import ClusterError
 from study.tuning.journal import JOURNAL
 
 if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
@@ -78,7 +79,17 @@ def init_ray(plan: StudyPlan) -> None:
     if plan.address:
         # Other nodes get this project's code and data/ as a packaged working_dir.
         env.update(working_dir=str(PROJECT), excludes=SHIP_EXCLUDES)
-        ray.init(address=plan.address, runtime_env=env, **quiet)
+        try:
+            ray.init(address=plan.address, runtime_env=env, **quiet)
+        except Exception as err:  # noqa: BLE001 - Ray raises several types; each is one line
+            # plan.py found something listening there: it is not a Ray head, or it refused us
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ClusterError(
+                f"--address {plan.address}: Ray could not join the cluster there ({first}); "
+                "check that it is a Ray head node's address (GCS port, 6379 by default), that "
+                "its Ray version is this one's, and, with token auth, that RAY_AUTH_TOKEN or "
+                "~/.ray/auth_token holds the cluster's token"
+            ) from None
         print(f"joined Ray cluster at {plan.address}", file=sys.stderr)
         return
     for name, value in QUIET_DASHBOARD_ENV.items():  # read by the daemons ray.init starts
