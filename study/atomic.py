@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from study.errors import UserError
+from model.files import RESTORE
+from study.errors import FolderError, UserError
 
 
 def _tmp_name(path: Path, unique: bool) -> Path:
@@ -115,14 +116,16 @@ def atomic_dir(path: str | Path, replace: bool = True) -> Iterator[Path]:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    """A JSON object from a file; a UserError names a file that is not one."""
+    """A JSON object from a file; a FolderError names a file that is missing or not one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise UserError(f"{path} is not valid JSON") from None
+        raise FolderError(f"{path} is not valid JSON (damaged?); {RESTORE}") from None
+    except FileNotFoundError:
+        raise FolderError(f"{path} is missing; {RESTORE}") from None
     except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror or type(err).__name__}") from None
+        raise FolderError(f"cannot read {path}: {err.strerror or type(err).__name__}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
+        raise FolderError(f"{path} must hold a JSON object (damaged?); {RESTORE}")
     return data

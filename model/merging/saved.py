@@ -8,16 +8,15 @@ model holds dense weights and no peft wrappers; heads come from the single-task 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from model.errors import ModelConfigError, ModelError
+from model.files import check_adapter_folder, load_tensors
 from model.heads import build_heads
 from model.merging.methods import (
     check_density,
@@ -61,12 +60,7 @@ def read_lora_adapter(path: str | Path) -> LoraAdapter:
 
     path = Path(path)
     weights = path / "adapter_model.safetensors"
-    if not (path / "adapter_config.json").is_file() or not weights.is_file():
-        raise ModelError(
-            f"{path} is not a peft LoRA adapter: need adapter_config.json and "
-            "adapter_model.safetensors"
-        )
-    raw = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    raw = check_adapter_folder(path)  # both files there and whole
     kind = str(raw.get("peft_type", "LORA")).upper()
     if kind != "LORA":  # VeRA, IA3, OFT, BOFT, HRA, AdaLoRA: no B A residual to merge
         raise ModelError(f"{path}: a {kind} adapter cannot be merged; {SUPPORTED}")
@@ -91,7 +85,7 @@ def read_lora_adapter(path: str | Path) -> LoraAdapter:
             f"{path}: a fan_in_fan_out or alpha_pattern adapter cannot be merged; {SUPPORTED}"
         )
     parts: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in load_file(str(weights)).items():
+    for key, tensor in load_tensors(weights).items():
         m = _KEY.match(key)
         if m is None:
             raise ModelError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 from model.encoder import file_sha256
 from study.atomic import atomic_file
 from study.data.batching import Encoded, Ragged, encode
-from study.data.files import TEXT_COLUMNS, cache_root, data_path, load_split
+from study.data.files import TEXT_COLUMNS, DataWarning, cache_root, data_path, load_split
 from study.errors import UserError
 
 FORMAT = 2  # bump when the entry layout changes
@@ -81,6 +82,12 @@ def encode_file(
         loaded = _load(path, task)
         if loaded is not None:
             return loaded, "hit"
+        warnings.warn(
+            f"token cache entry {path} is damaged; tokenizing {task} {split} again and "
+            "replacing it",
+            DataWarning,
+            stacklevel=2,
+        )
     encoded = encode(load_split(task, split, data_dir), tokenizer, max_len, joint)
     return encoded, "miss" if _save(path, encoded) else "off"
 

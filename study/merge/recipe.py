@@ -23,10 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
-
 from model.encoder import load_encoder, weights_sha256
 from model.errors import ModelError
+from model.files import load_tensors
 from model.merging.methods import method_weights
 from model.merging.saved import build_merged_model, read_lora_adapter
 from model.multitask import MultiTaskBert
@@ -114,7 +113,7 @@ def build_from_recipe(
         config.model_spec().heads,
         load_encoder(config.model_path),
         {t: read_lora_adapter(p) for t, p in zip(TASKS, paths, strict=True)},
-        load_file(str(heads_file)),
+        load_tensors(heads_file),
         method,
         lambdas,
         recipe.get("density"),

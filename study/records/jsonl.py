@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from study.errors import UserError
+from study.errors import FolderError, UserError
 from study.records.record import TRIALS, Status, TrialRecord
 from study.records.select import best
 
@@ -55,20 +55,35 @@ def _write_whole(fd: int, data: bytes) -> None:
 
 
 def read_records(study_dir: str | Path) -> list[TrialRecord]:
-    """Every whole row, in file order; a torn last line is ignored."""
+    """Every whole row, in file order. A torn last line (a crash mid-write, or a row being
+    appended now) is ignored; a damaged line before it is a FolderError naming the line."""
     path = Path(study_dir) / TRIALS
     if not path.is_file():
         return []
+    lines = path.read_bytes().split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     records = []
-    for line in path.read_bytes().split(b"\n"):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except ValueError:  # bad JSON or bad UTF-8: only a crash mid-write leaves one, at the end
-            continue
-        if isinstance(row, dict):
+        except ValueError:  # bad JSON or bad UTF-8
+            if number - 1 == last:
+                continue
+            row = None
+        if not isinstance(row, dict):
+            raise FolderError(
+                f"{path} line {number} is damaged (not a JSON object); restore the file from a "
+                "copy, or delete that line to drop its trial"
+            )
+        try:
             records.append(TrialRecord.from_dict(row))
+        except (TypeError, ValueError, AttributeError) as err:  # a field of another shape
+            raise FolderError(
+                f"{path} line {number} is damaged ({type(err).__name__}: {err}); restore the "
+                "file from a copy, or delete that line to drop its trial"
+            ) from None
     return records
 
 

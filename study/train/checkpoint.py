@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from model.adapters import save_adapter
 from model.encoder import check_model_folder, load_encoder, weights_sha256
 from model.errors import ModelError
+from model.files import load_peft_adapter, load_state
 from model.multitask import SHARED, MultiTaskBert, build_model
 from study.atomic import atomic_dir, read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
@@ -97,7 +97,7 @@ def load_checkpoint(run_dir: str | Path, config: TrialConfig) -> MultiTaskBert:
     model = build_model(plain.model_spec(), load_encoder(config.model_path))
     for key in keys:
         model.encoders[key] = _load_encoder_weights(ckpt, key, config, model.encoders[key])
-    model.heads.load_state_dict(load_file(str(ckpt / "heads.safetensors")))
+    load_state(model.heads, ckpt / "heads.safetensors")
     return model
 
 
@@ -109,24 +109,9 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
 
 def _load_encoder_weights(ckpt: Path, key: str, config: TrialConfig, base):  # noqa: ANN001, ANN202
     if config.method == "full":
-        path = ckpt / "encoders" / key / "model.safetensors"
-        if not path.is_file():
-            raise UserError(
-                f"{ckpt.parent}: missing encoder weights {path.relative_to(ckpt.parent)}"
-            )
-        base.load_state_dict(load_file(str(path)))
+        load_state(base, ckpt / "encoders" / key / "model.safetensors")
         return base
-    path = ckpt / "adapters" / key
-    if not (path / "adapter_model.safetensors").is_file():
-        raise UserError(
-            f"{ckpt.parent}: missing adapter {path.relative_to(ckpt.parent)}/adapter_model.safetensors"
-        )
-    from peft import PeftModel
-
-    with warnings.catch_warnings():
-        # peft asks transformers a deprecated question while loading; nothing for a user to fix.
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-        return PeftModel.from_pretrained(base, str(path))
+    return load_peft_adapter(base, ckpt / "adapters" / key)
 
 
 def library_versions() -> dict[str, str]:
