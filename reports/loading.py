@@ -106,10 +106,7 @@ def _read_source(name: str, folder: Path) -> Source | None:
     rows = read_records(folder)
     if not rows:
         return None
-    try:
-        meta = read_meta(folder)
-    except UserError:  # unreadable study.json: report from the rows alone
-        meta = None
+    meta = read_meta(folder)  # None while a study has none yet; a damaged one is one line
     digest = hashlib.sha256((folder / TRIALS).read_bytes()).hexdigest()
     return Source(
         name=(meta.study if meta else "") or name,

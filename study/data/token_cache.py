@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +115,14 @@ def _save(path: Path, enc: Encoded) -> bool:
 def _load(path: Path, task: str) -> Encoded | None:
     """The entry, or None when it is unreadable or inconsistent (then re-tokenize)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaves its file open when the zip is torn
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             ids = Ragged(npz["ids_values"], npz["ids_offsets"])
             types = Ragged(npz["types_values"], npz["ids_offsets"])
             ids_b = Ragged(npz["b_values"], npz["b_offsets"]) if "b_values" in npz else None
             labels = npz["labels"] if "labels" in npz else None
             row_ids = npz["row_ids"].tolist()
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a torn .npz
         return None
     rows = len(row_ids)
     if len(ids) != rows or (ids_b is not None and len(ids_b) != rows):

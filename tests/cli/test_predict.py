@@ -227,7 +227,7 @@ def _bad_cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "not_a_trial": ([str(empty)], "not a trial folder"),
         "no_checkpoint": ([str(no_checkpoint)], "not a trial folder"),
-        "missing_adapter": ([str(no_adapter)], "missing adapter"),
+        "missing_adapter": ([str(no_adapter)], "adapters/para/adapter_config.json is missing"),
         "bad_merge_recipe": ([str(bad_recipe)], "merge recipe"),
         "other_checksum": ([str(other_model)], "sha256"),
         "unknown_split": ([str(run), "--split", "train"], "--split"),
