@@ -37,6 +37,20 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         raise damaged(path, _first_line(err)) from None
 
 
+def check_tensor_file(path: str | Path) -> None:
+    """A ModelError unless the safetensors file is there and its header reads."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; {RESTORE}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            fh.keys()
+    except (SafetensorError, OSError, ValueError) as err:
+        raise damaged(path, _first_line(err)) from None
+
+
 def load_state(module: nn.Module, path: str | Path) -> None:
     """module.load_state_dict from a safetensors file, every key and shape as saved."""
     state = load_tensors(path)
@@ -49,8 +63,6 @@ def load_state(module: nn.Module, path: str | Path) -> None:
 def check_adapter_folder(folder: str | Path) -> dict[str, Any]:
     """The adapter_config.json of a peft adapter folder whose two files are whole: the config
     parses and the weights' safetensors header reads (peft would fail deep inside otherwise)."""
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     for name in ADAPTER_FILES:
         if not (folder / name).is_file():
@@ -62,12 +74,7 @@ def check_adapter_folder(folder: str | Path) -> dict[str, Any]:
         raise damaged(config_path, f"not valid JSON: {_first_line(err)}") from None
     if not isinstance(config, dict) or "peft_type" not in config:
         raise damaged(config_path, "not a peft adapter config: no peft_type")
-    weights = folder / "adapter_model.safetensors"
-    try:
-        with safe_open(str(weights), framework="pt") as fh:
-            fh.keys()
-    except (SafetensorError, OSError, ValueError) as err:
-        raise damaged(weights, _first_line(err)) from None
+    check_tensor_file(folder / "adapter_model.safetensors")
     return config
 
 

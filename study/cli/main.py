@@ -119,12 +119,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     from study.tuning.execute import run_study  # Ray and Optuna are imported only now
 
+    empty = []
     for plan in plans:
         if len(plans) > 1:
             print(f"== {args.study}: study {plan.spec.name} -> {plan.study_dir}", file=sys.stderr)
         run_study(plan)
-        print_summary(plan)
-    return 0
+        if not print_summary(plan):
+            empty.append(plan)
+    for plan in empty:  # never exit 0 having run nothing
+        why = " (every proposal was outside --max-params-pct)" if plan.max_params_pct else ""
+        print(
+            f"error: study {plan.spec.name} ran no trial{why}; its folder is {plan.study_dir}",
+            file=sys.stderr,
+        )
+    return EXIT_USAGE if empty else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

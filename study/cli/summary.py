@@ -6,14 +6,15 @@ from study.plan import StudyPlan
 from study.records import Status, best, read_records
 
 
-def print_summary(plan: StudyPlan) -> None:
+def print_summary(plan: StudyPlan) -> bool:
+    """The study's closing lines; False when it holds no trial at all (it ran nothing)."""
     rows = read_records(plan.study_dir)
     counts = ", ".join(f"{sum(r.status is s for r in rows)} {s.value}" for s in Status)
     print(f"study {plan.spec.name}: {len(rows)} trials ({counts}) in {plan.study_dir}/trials.jsonl")
     chosen = best(rows)
     if chosen is None:
         print("no completed trial")
-        return
+        return bool(rows)
     on = "validation" if chosen.val_overall is not None else "dev"
     print(
         f"best trial {chosen.trial_id} (chosen on {on} overall "
@@ -22,3 +23,4 @@ def print_summary(plan: StudyPlan) -> None:
         f"{chosen.params_pct:.2f}%  {chosen.params}"
     )
     print(f"its adapters: {chosen.adapter_dir}")
+    return True

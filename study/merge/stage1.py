@@ -12,10 +12,13 @@ model checksum and every file are there; otherwise it is trained again.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from model.encoder import weights_sha256
+from model.errors import ModelError
+from model.files import check_adapter_folder, check_tensor_file
 from model.merging.saved import LoraAdapter, max_residual_overlap, read_lora_adapter
 from study.atomic import read_json, write_json_atomic
 from study.config import TASKS, TrialConfig
@@ -86,7 +89,12 @@ def is_reusable(run_dir: Path, config: TrialConfig) -> bool:
     try:
         saved = read_json(run_dir / "config.json")
         meta = read_json(run_dir / "meta.json")
-    except UserError:
+        read_json(run_dir / SUMMARY)
+        for task in TASKS:
+            check_adapter_folder(adapter_path(run_dir, task))
+        check_tensor_file(heads_path(run_dir))
+    except (UserError, ModelError) as err:  # a derived set: train it again, say why
+        print(f"warning: stage 1 {run_dir.name}: {err}; training it again", file=sys.stderr)
         return False
     return first_difference(saved, config) is None and meta.get("model_sha256") == weights_sha256(
         config.model_path

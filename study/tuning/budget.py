@@ -21,7 +21,8 @@ from study.config import TrialConfig
 from study.errors import UserError
 
 Check = Callable[[dict[str, Any]], str | None]  # params -> why it may not run, or None
-MAX_TRIES = 200  # proposals in a row that may fall outside the budget before the search ends
+MAX_TRIES = 100  # proposals in a row that may fall outside the budget before the search ends
+SHOWN = 20  # skipped proposals named on stderr; the rest are counted in the closing line
 
 
 class ParamsPctCheck:
@@ -69,6 +70,7 @@ class BudgetedOptunaSearch(OptunaSearch):
     def __init__(self, *args: Any, check: Check, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # plan.check_budget made sure of PRIVATE
         self.check = check
+        self.skipped = 0
 
     def suggest(self, trial_id: str) -> dict | None:
         for _ in range(MAX_TRIES):
@@ -78,8 +80,16 @@ class BudgetedOptunaSearch(OptunaSearch):
             why = self.check(params)
             if why is None:
                 return params
-            print(f"search: skipped {params} before it ran: {why}", file=sys.stderr, flush=True)
+            self.skipped += 1
+            if self.skipped <= SHOWN:
+                print(f"search: skipped {params} before it ran: {why}", file=sys.stderr, flush=True)
+            if self.skipped == SHOWN:
+                print("search: further skipped proposals are counted, not shown", file=sys.stderr)
             pruned = self._ot_trials.pop(trial_id)
             self._ot_study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
-        print(f"search: {MAX_TRIES} proposals in a row were outside the budget; it ends")
+        print(
+            f"search: {MAX_TRIES} proposals in a row were outside the budget ({self.skipped} "
+            "skipped in all); the search ends",
+            file=sys.stderr,
+        )
         return Searcher.FINISHED

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from model.encoder import load_tokenizer, weights_sha256
+from model.errors import ModelError
 from search_spaces.merge import STUDY
 from search_spaces.spec import Choice, Uniform
 from study.config import TASKS, TrialConfig
@@ -118,6 +120,23 @@ def test_stage1_trains_both_sets_once(stage1):
     assert again["dev"] == out["dev"]
     standard = study_dir / "stage1" / "standard"
     assert not is_reusable(standard, stage1_config(BASE.replace(seed=1), False))
+
+
+@pytest.mark.slow
+def test_a_torn_stage1_adapter_is_named_then_trained_again(stage1, tmp_path, capsys):
+    """Stage 2 on a torn stage-1 file is one ModelError naming it (the trial's error line);
+    stage 1 does not reuse the set: it says why and trains it again."""
+    study_dir, _ = stage1
+    copy = tmp_path / "study"
+    shutil.copytree(study_dir / "stage1", copy / "stage1")
+    torn = copy / "stage1" / "standard" / "checkpoint" / "adapters" / "para"
+    weights = torn / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    sets = {"standard": str(copy / "stage1" / "standard")}
+    with pytest.raises(ModelError, match=f"{weights} is damaged"):
+        run_merge_trial(_params("fedavg"), sets, BASE.replace(threads=1))
+    assert not is_reusable(copy / "stage1" / "standard", stage1_config(BASE, False))
+    assert f"stage 1 standard: {weights} is damaged" in capsys.readouterr().err
 
 
 @pytest.mark.slow
