@@ -97,17 +97,6 @@ def _study(tmp_path: Path, run: Path) -> Path:
     return study
 
 
-def test_a_damaged_row_of_trials_jsonl_is_named_by_its_line(saved_run, tmp_path, capsys):
-    study = _study(tmp_path, saved_run)
-    path = study / "trials.jsonl"
-    lines = path.read_text().splitlines(keepends=True)
-    lines[1] = lines[1][:40] + "\n"
-    path.write_text("".join(lines))
-    for argv in (["predict", str(study)], ["report", str(study)]):
-        line = _one_line(capsys, main(argv))
-        assert "trials.jsonl line 2 is damaged" in line, (argv, line)
-
-
 def test_a_torn_last_row_is_a_crash_mid_write_and_is_skipped(saved_run, tmp_path, capsys):
     study = _study(tmp_path, saved_run)
     path = study / "trials.jsonl"
