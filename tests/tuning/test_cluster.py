@@ -186,6 +186,24 @@ def test_a_request_no_node_of_the_cluster_meets_is_refused_at_once(two_nodes, tm
     assert read_rows(tmp_path / "s") == []  # nothing ran, nothing half-written
 
 
+def test_a_cluster_that_refuses_the_token_is_one_line(two_nodes, tmp_path):
+    """A real head with token auth, joined with another token: one line naming the token's
+    places, exit 2, no traceback, nothing written."""
+    address, _ = two_nodes
+    env = {**ENV, "RAY_AUTH_TOKEN": "0" * 32}  # Ray reads this before ~/.ray/auth_token
+    cmd = study_cmd(address, tmp_path / "s", 1)
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert f"--address {address}: Ray could not join the cluster there" in errors[0]
+    assert "RAY_AUTH_TOKEN or ~/.ray/auth_token holds the cluster's token" in errors[0]
+    assert time.monotonic() - started < 120
+    assert read_rows(tmp_path / "s") == []
+
+
 @pytest.mark.alone
 def test_killing_the_worker_node_mid_trial_retries_on_the_other(two_nodes, tmp_path):
     """Last in this file: it kills the shared cluster's second node. Alone: with both cores

@@ -104,3 +104,33 @@ def test_multi_objective_search_runs_across_methods_within_a_budget(budgeted):
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(done) == 2 and all(len(t.values) == 2 and t.values[1] <= 0.5 for t in done)
     assert {t.params["method"] for t in pruned} >= {"lora", "dora", "oft"}
+
+
+def test_a_search_that_ends_before_any_trial_exits_2(tmp_path):
+    """The bound on rejected proposals in a row, lowered to 1 so that the first point of
+    peft_methods (LoRA, about 1% at smoke scale, over a 0.5% budget) ends the search: the study
+    ran no trial, so the command says so in one line and exits 2 (never 0 having run nothing)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    out = tmp_path / "none"
+    argv = ["run", "peft_methods", "--scale", "smoke", "--out", str(out), "--samples", "2"]
+    argv += ["--max-params-pct", "0.5"]
+    code = (
+        "import sys; import study.tuning.budget as b; b.MAX_TRIES = 1; "
+        f"from study.cli.main import main; sys.exit(main({argv!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: study peft_methods ran no trial (every proposal was outside --max-params-pct); "
+        f"its folder is {out}"
+    ], result.stderr[-3000:]
+    assert "search: 1 proposals in a row were outside the budget" in result.stderr
+    assert not read_rows(out)
