@@ -47,6 +47,15 @@ class StudyData:
                 return found
         return None
 
+    def first_points(self) -> dict[str, list[dict]]:
+        """study -> the first points its spec pinned (study.json's resolved spec)."""
+        out: dict[str, list[dict]] = {}
+        for source in self.sources:
+            spec = source.meta.spec if source.meta else {}
+            points = spec.get("points_to_evaluate") if isinstance(spec, dict) else None
+            out[source.name] = [p for p in points or () if isinstance(p, dict)]
+        return out
+
     @property
     def rows(self) -> list[TrialRecord]:
         """All rows of all sources, each trial once (a trial copied into two folders counts once)."""

@@ -11,6 +11,8 @@ import pandas as pd
 VALUE_COLUMNS = ("sst", "para", "sts", "overall", "params_pct")
 # Our merge_method -> the paper's Table 3 name (the paper calls FedAvg "AvgFed").
 MERGE_PAPER_NAMES = {"eoe": "EoE", "fedavg": "AvgFed", "orthoada": "OrthoAda"}
+# Table 3's λ per task: EoE's experts at full weight, AvgFed's equal weights, OrthoAda's sum.
+PAPER_LAMBDA = {"eoe": 1.0, "fedavg": 1 / 3, "orthoada": 1 / 3}
 
 
 @functools.lru_cache(maxsize=1)

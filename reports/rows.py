@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from model.spec import TASKS
+from study.config import DEFAULT_LR
 from study.records import Status, TrialRecord
 
 METRIC_LABELS = {"sst": "SST", "para": "Para", "sts": "STS", "overall": "Overall"}
@@ -22,6 +23,18 @@ METRIC_UNITS = {
 
 def config(row: TrialRecord) -> dict[str, Any]:
     return row.config
+
+
+def learning_rate(row: TrialRecord) -> float | None:
+    """The encoder/adapter learning rate the trial trained with (TrialConfig.learning_rate:
+    lr, else the method's default times lr_scale); None for a merge row."""
+    if row.is_merge:
+        return None
+    c = config(row)
+    if c.get("lr") is not None:
+        return float(c["lr"])
+    default = DEFAULT_LR.get(row.method)
+    return None if default is None else default * float(c.get("lr_scale", 1.0))
 
 
 def number(value: Any) -> float | None:

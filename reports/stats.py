@@ -1,62 +1,41 @@
-"""Intervals over seeds: the mean with a 95% t interval, paired differences with P(A > B), and
-how many seeds would likely decide a comparison. numpy only.
+"""The statistics of the report, each a textbook procedure on scipy's distributions.
 
-P(A > B) is a bootstrap over paired seeds: the share of 10,000 resamples (with replacement, a
-fixed generator) of the per-seed differences whose mean is above 0, ties counted half.
+- mean_interval: the mean over the seeds of one configuration, with its 95% t interval.
+- paired_difference / one_sided_p: A - B over paired seeds; the p-value of the one-sided
+  paired t-test (H1: A > B), given only with at least MIN_PAIRS pairs and a non-zero spread.
+- seeds_to_decide: the n of a paired t-test with 80% power at the 95% level against the
+  smallest effect worth knowing, MIN_EFFECT (not against the observed effect, which the
+  winner's curse inflates): n = ((t.975 + t.8) * s / E)^2 at the pilot's degrees of freedom.
+- tukey_intervals: all pairwise differences of k treatments measured on the same b seeds
+  (a two-way model, treatment x seed, no interaction), with Tukey's simultaneous 95% intervals
+  from the studentized range.
+- holm: Holm's step-down adjustment of several p-values.
+- expected_max: Dodge et al. (2019)'s expected best of n draws.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
-# t quantiles at 0.975 for 1..30 degrees of freedom (beyond: a Cornish-Fisher expansion)
-_T975 = (
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
-)
-BOOTSTRAP = 10_000
-MAX_SEEDS = 100  # seeds_needed gives up beyond this
+LEVEL = 0.95
+POWER = 0.80
+MIN_EFFECT = 0.005
+"""E: the smallest difference in dev overall worth knowing. It is the 'no difference' band
+(±E) and the effect seeds_to_decide plans for."""
+MIN_PAIRS = 3
+"""Fewer pairs than this decide nothing: 2 points give one degree of freedom, and a sign test
+or a resample of 3 points has too few distinct outcomes."""
 
 
-def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t with `df` degrees of freedom."""
-    if df < 1:
-        return math.nan
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+def t_quantile(q: float, df: int) -> float:
+    """The q quantile of Student's t with `df` degrees of freedom (NaN for df < 1)."""
+    return float(stats.t.ppf(q, df)) if df >= 1 else math.nan
 
 
 @dataclass(frozen=True)
@@ -74,7 +53,7 @@ class Interval:
         return (self.high - self.low) / 2
 
 
-def mean_interval(values: list[float]) -> Interval:
+def mean_interval(values: Sequence[float | None]) -> Interval:
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = len(x)
     if n == 0:
@@ -83,52 +62,114 @@ def mean_interval(values: list[float]) -> Interval:
     if n < 2:
         return Interval(mean, math.nan, math.nan, 1, math.nan)
     std = float(x.std(ddof=1))
-    half = t975(n - 1) * std / math.sqrt(n)
+    half = t_quantile(1 - (1 - LEVEL) / 2, n - 1) * std / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, std)
 
 
 @dataclass(frozen=True)
 class Paired:
-    """A − B over the seeds both have: the mean difference, its interval, P(A > B)."""
+    """A - B over the seeds both have: the differences in seed order and their interval."""
 
-    interval: Interval
-    p_better: float
     seeds: tuple[int, ...]
+    diffs: tuple[float, ...]
+    interval: Interval
 
 
 def paired_difference(a: dict[int, float], b: dict[int, float]) -> Paired:
     """a, b: seed -> score. Only seeds present in both count (paired)."""
     seeds = tuple(sorted(set(a) & set(b)))
-    diffs = np.asarray([a[s] - b[s] for s in seeds], dtype=np.float64)
-    return Paired(mean_interval(list(diffs)), p_better(diffs), seeds)
+    diffs = tuple(float(a[s] - b[s]) for s in seeds)
+    return Paired(seeds, diffs, mean_interval(diffs))
 
 
-def p_better(diffs: np.ndarray) -> float:
-    """Bootstrap P(mean difference > 0) over the given per-seed differences."""
-    diffs = np.asarray(diffs, dtype=np.float64)
-    if len(diffs) == 0:
+def one_sided_p(diffs: Sequence[float], shift: float = 0.0) -> float:
+    """p of the one-sided t-test of H1: mean(diffs) > shift; NaN with fewer than MIN_PAIRS
+    values or no spread (the t statistic is then undefined or infinite)."""
+    x = np.asarray(diffs, dtype=np.float64)
+    if len(x) < MIN_PAIRS or float(x.std(ddof=1)) == 0.0:
         return math.nan
-    rng = np.random.default_rng(0)
-    means = diffs[rng.integers(0, len(diffs), (BOOTSTRAP, len(diffs)))].mean(axis=1)
-    return float(np.mean(means > 0) + 0.5 * np.mean(means == 0))
+    return float(stats.ttest_1samp(x - shift, 0.0, alternative="greater").pvalue)
 
 
-def seeds_needed(interval: Interval, margin: float = 0.0) -> int | None:
-    """Seeds likely to decide the comparison if its mean and spread stay as they are: the
-    smallest n whose 95% half-width is below |mean| - margin (a directional claim: margin 0)
-    or below margin - |mean| (a 'no difference' claim: margin 0.01, pass margin=-0.01).
-    None when no n up to MAX_SEEDS would."""
-    if interval.n < 2 or not math.isfinite(interval.std):
+def seeds_to_decide(std: float, pilot_n: int, effect: float = MIN_EFFECT) -> int | None:
+    """Pairs a paired t-test needs for 80% power at the 95% level against `effect`, with the
+    pilot's spread `std` and its n - 1 degrees of freedom; None below 2 pilot pairs (no spread
+    to plan with). At least MIN_PAIRS."""
+    if pilot_n < 2 or not math.isfinite(std):
         return None
-    room = abs(interval.mean) - margin if margin >= 0 else -margin - abs(interval.mean)
-    if room <= 0:
+    df = pilot_n - 1
+    z = t_quantile(1 - (1 - LEVEL) / 2, df) + t_quantile(POWER, df)
+    return max(MIN_PAIRS, math.ceil((z * std / effect) ** 2))
+
+
+@dataclass(frozen=True)
+class PairInterval:
+    """One pair of treatments: mean A - B over the seeds, with Tukey's simultaneous interval."""
+
+    a: str
+    b: str
+    mean: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Tukey:
+    """Tukey's simultaneous intervals of a treatment x seed table (tukey_intervals)."""
+
+    names: tuple[str, ...]
+    """The k treatments."""
+    pairs: tuple[PairInterval, ...]
+    seeds: tuple[int, ...]
+    df: int
+    """Residual degrees of freedom, (k - 1)(b - 1)."""
+    mse: float
+    """Residual mean square of the two-way model."""
+    q: float
+    """The studentized range's 95% quantile for k treatments at df."""
+
+
+def tukey_intervals(table: dict[str, dict[int, float]]) -> Tukey | None:
+    """table: treatment -> seed -> score. Uses the seeds every treatment has; None with fewer
+    than 2 treatments or 2 such seeds.
+
+    The model: y[i, j] = mu + treatment_i + seed_j + e[i, j]. With b seeds, the residual mean
+    square MSE has (k - 1)(b - 1) degrees of freedom, and every difference of treatment means
+    has the interval d ± q(0.95; k, df) * sqrt(MSE / b) (Tukey-Kramer, equal n)."""
+    names = sorted(table)
+    if len(names) < 2:
         return None
-    if interval.std == 0:
-        return 2
-    for n in range(2, MAX_SEEDS + 1):
-        if t975(n - 1) * interval.std / math.sqrt(n) < room:
-            return n
-    return None
+    seeds = tuple(sorted(set.intersection(*(set(table[n]) for n in names))))
+    k, b = len(names), len(seeds)
+    if b < 2:
+        return None
+    y = np.asarray([[table[n][s] for s in seeds] for n in names], dtype=np.float64)  # (k, b)
+    resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+    df = (k - 1) * (b - 1)
+    mse = float((resid**2).sum() / df)
+    q = float(stats.studentized_range.ppf(LEVEL, k, df))
+    half = q * math.sqrt(mse / b)
+    means = y.mean(axis=1)
+    pairs = []
+    for i, j in itertools.combinations(range(k), 2):
+        d = float(means[i] - means[j])
+        pairs.append(PairInterval(names[i], names[j], d, d - half, d + half))
+    return Tukey(tuple(names), tuple(pairs), seeds, df, mse, q)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input's order (NaN stays NaN and counts as a
+    test that rejects nothing)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
+    adjusted = [math.nan] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        if math.isnan(pvalues[i]):
+            continue
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def expected_max(values: list[float], n_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:

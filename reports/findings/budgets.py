@@ -1,16 +1,16 @@
 """Beyond the paper: which PEFT method wins at each parameter budget.
 
 Each method is read at its best configuration (reports/tables/methods.py). At a budget of
-params_pct ≤ B, the winner is the method with the best mean dev overall among those within B;
-the verdict pairs its seeds with the runner-up's: "holds" when the interval of winner minus
-runner-up lies above 0, else "inconclusive" (with the seeds that would likely decide it).
+params_pct ≤ B, the winner and the runner-up are the two methods with the best mean validation
+score among those within B (chosen on validation, as every selection is); the verdict then tests
+the winner against the runner-up on dev, paired by seed: "holds" when the interval of winner
+minus runner-up lies above 0 (reports/findings/verdicts.py).
 """
 
 from __future__ import annotations
 
-from reports.findings.claims import Finding, _finding, _not_run
+from reports.findings.verdicts import Finding, judge, not_run
 from reports.palette import METHOD_LABELS
-from reports.stats import paired_difference
 from reports.tables.methods import PAPER_METHODS, method_rows
 from study.records import TrialRecord
 
@@ -24,7 +24,7 @@ def budget_findings(rows: list[TrialRecord]) -> list[Finding]:
     method besides the paper's."""
     methods = method_rows(rows)
     if not set(methods) - set(PAPER_METHODS):
-        return [_not_run(CLAIM, SOURCE, "peft_methods", "only LoRA/DoRA rows")]
+        return [not_run(CLAIM, SOURCE, "peft_methods", "only LoRA/DoRA rows")]
     out, seen = [], set()
     for budget in BUDGETS:
         within = {m: v for m, v in methods.items() if v["params_pct"] <= budget}
@@ -35,12 +35,12 @@ def budget_findings(rows: list[TrialRecord]) -> list[Finding]:
     return out
 
 
-def _tier(budget: float, within: dict) -> Finding:
-    def mean(m: str) -> float:
-        seeds = within[m]["seeds"]
-        return sum(seeds.values()) / len(seeds)
+def _mean(values: dict[int, float]) -> float:
+    return sum(values.values()) / len(values)
 
-    ranked = sorted(within, key=mean, reverse=True)
+
+def _tier(budget: float, within: dict) -> Finding:
+    ranked = sorted(within, key=lambda m: (-_mean(within[m]["val"]), m))
     label = "any budget" if budget >= 100 else f"params_pct ≤ {budget:g}"
     winner = ranked[0]
     name = METHOD_LABELS.get(winner, winner)
@@ -53,20 +53,14 @@ def _tier(budget: float, within: dict) -> Finding:
             "inconclusive",
             f"{name} alone",
             note=f"the only method within {label}",
+            to_decide=f"a second method within {label}",
         )
     second = ranked[1]
     a, b = within[winner], within[second]
-    pair = paired_difference(a["seeds"], b["seeds"])
-    diffs = [a["seeds"][s] - b["seeds"][s] for s in pair.seeds]
+    seeds = sorted(set(a["seeds"]) & set(b["seeds"]))
+    diffs = [a["seeds"][s] - b["seeds"][s] for s in seeds]
+    trials = [side["trials"][s] for side in (a, b) for s in seeds]
     effect = f"{name} - {METHOD_LABELS.get(second, second)}, dev overall"
-    others = ", ".join(f"{METHOD_LABELS.get(m, m)} {mean(m):.3f}" for m in ranked)
-    return _finding(
-        claim,
-        SOURCE,
-        "peft_methods",
-        "greater",
-        effect,
-        diffs,
-        a["trials"] + b["trials"],
-        f"means within {label}: {others}",
-    )
+    means = ", ".join(f"{METHOD_LABELS.get(m, m)} {_mean(within[m]['val']):.3f}" for m in ranked)
+    note = f"ranked on mean validation overall within {label}: {means}"
+    return judge(claim, SOURCE, "peft_methods", "greater", effect, diffs, trials, note)

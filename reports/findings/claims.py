@@ -1,116 +1,66 @@
-"""A verdict on each qualitative claim of the paper, from paired seeds: holds, reversed, or
-inconclusive at this scale, with the effect, its 95% interval and the trials it rests on.
+"""A verdict on each qualitative claim of the paper (reports/findings/verdicts.py has the rules).
 
-Rules (dev overall, completed trials, seeds paired by value):
-    A > B            holds when the interval of A - B lies above 0, reversed when below 0.
-    no difference    holds when the interval lies within ±0.01, reversed when it lies
-                     entirely outside that band.
-    anything else is inconclusive, with the seeds that would likely decide it.
-A claim whose study has no rows is "not run", with the command that runs it.
+Every comparison is at the paper's exact point: its method, r, targets and bias, and its
+learning rate (the method's default, the rate of the paper's rows). Where several full
+configurations still match (e.g. another number of epochs set by hand), the one with most seeds
+is used, then the first by configuration key, never by the order of trials.jsonl. Trials are
+paired by seed, and only the paired ones are listed. A claim whose study has no rows is
+"not run", with the command that runs it.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reports.rows import config, merge_setting, mode, task_order
-from reports.stats import Interval, mean_interval, p_better, paired_difference, seeds_needed
+from reports import paper_reference as ref
+from reports.findings.verdicts import Finding, combine, judge, judge_tukey, not_run
+from reports.rows import config, learning_rate, merge_setting, mode, task_order
+from reports.stats import MIN_EFFECT, MIN_PAIRS, tukey_intervals
+from study.config import DEFAULT_LR
 from study.records import TrialRecord, config_key
 
-SAME_BAND = 0.01  # a "no difference" claim: |A - B| within this
+RANKS = (2, 4, 16, 64)  # Table 2, rows 1-4
+SLOPE_EFFECT = MIN_EFFECT / math.log2(RANKS[-1] / RANKS[0])
+"""E of the rank trend, per doubling of r: MIN_EFFECT over the 5 doublings from 2 to 64."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    claim: str
-    source: str
-    study: str
-    verdict: str  # holds | reversed | inconclusive | not run
-    effect: str  # what the numbers are, e.g. "DoRA - LoRA, dev overall"
-    mean: float = math.nan
-    low: float = math.nan
-    high: float = math.nan
-    n: int = 0
-    p_better: float = math.nan
-    seeds_needed: int | None = None
-    trials: tuple[str, ...] = ()
-    note: str = ""
-
-
-def _by_seed(rows: list[TrialRecord], **match: Any) -> tuple[dict[int, float], list[str]]:
-    """seed -> dev overall of the completed single-config group that matches `match` (the
-    group with most seeds when several configs match, e.g. other learning rates)."""
+def at_paper_point(rows: list[TrialRecord], **match: Any) -> dict[int, TrialRecord]:
+    """seed -> completed row of the configuration at the paper's point (module docstring):
+    the config fields in `match`, at the method's default learning rate."""
+    method = match.get("method", "lora")
     groups: dict[str, dict[int, TrialRecord]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (config_key(r.config), r.seed_value)):
         c = config(r)
-        if all(c.get(k) == v for k, v in match.items()):
-            key = config_key(c)
-            groups.setdefault(key, {}).setdefault(r.seed_value, r)
+        if not all(c.get(k) == v for k, v in match.items()):
+            continue
+        lr = learning_rate(r)
+        if lr is None or not math.isclose(lr, DEFAULT_LR[method], rel_tol=1e-9):
+            continue
+        groups.setdefault(config_key(c), {}).setdefault(r.seed_value, r)
     if not groups:
-        return {}, []
-    best = max(groups.values(), key=len)
-    return {s: r.overall for s, r in best.items()}, [str(r.trial_id) for r in best.values()]
+        return {}
+    key = min(groups, key=lambda k: (-len(groups[k]), k))
+    return groups[key]
 
 
-def _verdict(kind: str, iv: Interval) -> str:
-    if iv.n < 2 or not math.isfinite(iv.low):
-        return "inconclusive"
-    if kind == "greater":
-        return "holds" if iv.low > 0 else ("reversed" if iv.high < 0 else "inconclusive")
-    if -SAME_BAND <= iv.low and iv.high <= SAME_BAND:
-        return "holds"
-    return "reversed" if iv.low > SAME_BAND or iv.high < -SAME_BAND else "inconclusive"
+def paired(a: dict[Any, TrialRecord], b: dict[Any, TrialRecord]) -> tuple[list[float], list[str]]:
+    """(A - B dev overall per shared key, the paired trials' ids)."""
+    keys = sorted(set(a) & set(b), key=str)
+    diffs = [a[k].overall - b[k].overall for k in keys]
+    trials = [str(side[k].trial_id) for side in (a, b) for k in keys]
+    return diffs, trials
 
 
-def _finding(claim, source, study, kind, effect, diffs, trials, note="") -> Finding:  # noqa: ANN001
-    iv = mean_interval(list(diffs))
-    verdict = _verdict(kind, iv)
-    needed = None
-    if verdict == "inconclusive":
-        needed = seeds_needed(iv, 0.0 if kind == "greater" else -SAME_BAND)
-    return Finding(
-        claim,
-        source,
-        study,
-        verdict,
-        effect,
-        iv.mean,
-        iv.low,
-        iv.high,
-        iv.n,
-        p_better(np.asarray(diffs)) if len(diffs) else math.nan,
-        needed,
-        tuple(trials),
-        note,
-    )
-
-
-def _greater(claim, source, study, effect, a, b) -> Finding:  # noqa: ANN001
-    (sa, ta), (sb, tb) = a, b
-    if not sa or not sb:
-        return _not_run(claim, source, study, "no completed trials of both configurations")
-    pair = paired_difference(sa, sb)
-    diffs = [sa[s] - sb[s] for s in pair.seeds]
-    return _finding(claim, source, study, "greater", effect, diffs, ta + tb)
-
-
-def _same(claim, source, study, effect, a, b) -> Finding:  # noqa: ANN001
-    (sa, ta), (sb, tb) = a, b
-    if not sa or not sb:
-        return _not_run(claim, source, study, "no completed trials of both configurations")
-    seeds = sorted(set(sa) & set(sb))
-    return _finding(claim, source, study, "same", effect, [sa[s] - sb[s] for s in seeds], ta + tb)
-
-
-def _not_run(claim: str, source: str, study: str, note: str = "") -> Finding:
-    command = f"python -m study run {study}"
-    why = f"{note}; " if note else ""
-    return Finding(claim, source, study, "not run", "", note=f"{why}run it with: {command}")
+def _compare(claim: str, source: str, kind: str, effect: str, a: dict, b: dict) -> Finding:
+    if not a or not b:
+        why = "no completed trials of both configurations at the paper's point"
+        return not_run(claim, source, "lora_sweep", why)
+    diffs, trials = paired(a, b)
+    return judge(claim, source, "lora_sweep", kind, effect, diffs, trials)
 
 
 def findings(rows: list[TrialRecord]) -> list[Finding]:
@@ -119,202 +69,130 @@ def findings(rows: list[TrialRecord]) -> list[Finding]:
     single = [r for r in done if not r.is_merge and mode(r) == "single_task"]
     single = [r for r in single if not config(r).get("orthogonal")]
 
-    def lora(m: str, r: int, targets: str, bias: str = "none") -> tuple[dict, list]:
-        return _by_seed(single, method=m, r=r, targets=targets, bias=bias)
+    def point(method: str, r: int, targets: str, bias: str = "none") -> dict[int, TrialRecord]:
+        return at_paper_point(single, method=method, r=r, targets=targets, bias=bias)
 
-    out = [_rank_trend(single, lora)]
-    out.append(
-        _greater(
+    return [
+        _rank_trend(point),
+        _compare(
             "DoRA ≥ LoRA at r=64 on q/k/v",
             "Table 2, rows 4-5",
-            "lora_sweep",
+            "greater",
             "DoRA - LoRA, dev overall",
-            lora("dora", 64, "qkv"),
-            lora("lora", 64, "qkv"),
-        )
-    )
-    out.append(
-        _greater(
+            point("dora", 64, "qkv"),
+            point("lora", 64, "qkv"),
+        ),
+        _compare(
             "all linear layers > q/k/v at r=64",
             "Table 2, rows 4 and 6",
-            "lora_sweep",
+            "greater",
             "all linear - q/k/v, dev overall",
-            lora("lora", 64, "all_linear"),
-            lora("lora", 64, "qkv"),
-        )
-    )
-    out.append(
-        _same(
+            point("lora", 64, "all_linear"),
+            point("lora", 64, "qkv"),
+        ),
+        _compare(
             "bias training changes nothing",
             "Table 2, rows 6-7",
-            "lora_sweep",
+            "same",
             "bias - no bias (all linear, r=64), dev overall",
-            lora("lora", 64, "all_linear", "all"),
-            lora("lora", 64, "all_linear"),
-        )
-    )
-    out.append(
-        _greater(
+            point("lora", 64, "all_linear", "all"),
+            point("lora", 64, "all_linear"),
+        ),
+        _compare(
             "r=128 ≥ r=64 on all linear layers",
             "Table 2, rows 7-8",
-            "lora_sweep",
+            "greater",
             "r=128 - r=64 (all linear, bias), dev overall",
-            lora("lora", 128, "all_linear", "all"),
-            lora("lora", 64, "all_linear", "all"),
-        )
-    )
-    out.append(_head_designs(done))
-    out.append(_task_order(done))
-    out.append(_ensembles(done))
-    return out
+            point("lora", 128, "all_linear", "all"),
+            point("lora", 64, "all_linear", "all"),
+        ),
+        _head_designs(done),
+        _task_order(done),
+        _ensembles(done),
+    ]
 
 
-def _rank_trend(single: list[TrialRecord], lora) -> Finding:  # noqa: ANN001
+def _rank_trend(point) -> Finding:  # noqa: ANN001
     claim, source = "the overall score rises with r for q/k/v LoRA", "Table 2, rows 1-4"
-    ranks = (2, 4, 16, 64)
-    per_rank = {r: lora("lora", r, "qkv") for r in ranks}
-    if any(not s for s, _ in per_rank.values()):
-        return _not_run(claim, source, "lora_sweep", "not every rank 2, 4, 16, 64 has trials")
-    seeds = sorted(set.intersection(*(set(s) for s, _ in per_rank.values())))
-    x = np.log2(ranks)
-    slopes = [float(np.polyfit(x, [per_rank[r][0][s] for r in ranks], 1)[0]) for s in seeds]
-    trials = [t for _, ts in per_rank.values() for t in ts]
+    per_rank = {r: point("lora", r, "qkv") for r in RANKS}
+    if any(not s for s in per_rank.values()):
+        return not_run(claim, source, "lora_sweep", "not every rank 2, 4, 16, 64 has trials")
+    seeds = sorted(set.intersection(*(set(s) for s in per_rank.values())))
+    x = np.log2(RANKS)
+    slopes = [float(np.polyfit(x, [per_rank[r][s].overall for r in RANKS], 1)[0]) for s in seeds]
+    trials = [str(per_rank[r][s].trial_id) for r in RANKS for s in seeds]
     effect = "slope of dev overall per doubling of r, per seed"
-    return _finding(claim, source, "lora_sweep", "greater", effect, slopes, trials)
+    return judge(
+        claim, source, "lora_sweep", "greater", effect, slopes, trials, min_effect=SLOPE_EFFECT
+    )
 
 
 def _head_designs(done: list[TrialRecord]) -> Finding:
+    """Design 3 against 1 and 2, paired by (task order, seed): the seeds of each order."""
     claim, source = "head design 3 > designs 1 and 2", "Figure 2"
-    full = [r for r in done if not r.is_merge and r.method == "full"]
-    by = {
-        d: {(task_order(r), r.seed_value): r for r in full if config(r).get("head_design") == d}
-        for d in (1, 2, 3)
-    }
+    full = sorted(
+        (r for r in done if not r.is_merge and r.method == "full"),
+        key=lambda r: (config_key(r.config), r.seed_value),
+    )
+    by: dict[int, dict[tuple[str, int], TrialRecord]] = {1: {}, 2: {}, 3: {}}
+    for r in full:
+        design = config(r).get("head_design")
+        if design in by:
+            by[design].setdefault((task_order(r), r.seed_value), r)
     if not all(by.values()):
-        return _not_run(claim, source, "full_finetune", "not every head design has trials")
+        return not_run(claim, source, "full_finetune", "not every head design has trials")
     parts = []
     for other in (1, 2):
-        keys = sorted(set(by[3]) & set(by[other]))
-        diffs = [by[3][k].overall - by[other][k].overall for k in keys]
-        trials = [str(by[d][k].trial_id) for d in (3, other) for k in keys]
-        parts.append(
-            _finding(
-                claim,
-                source,
-                "full_finetune",
-                "greater",
-                f"design 3 - design {other}, paired by task order and seed",
-                diffs,
-                trials,
-            )
-        )
-    worst = min(parts, key=lambda f: f.low if math.isfinite(f.low) else -math.inf)
-    verdicts = {f.verdict for f in parts}
-    verdict = (
-        "holds"
-        if verdicts == {"holds"}
-        else ("reversed" if "reversed" in verdicts else "inconclusive")
-    )
-    note = "; ".join(
-        f"{f.effect}: {f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}], {f.verdict}" for f in parts
-    )
-    return Finding(
-        claim,
-        source,
-        "full_finetune",
-        verdict,
-        worst.effect,
-        worst.mean,
-        worst.low,
-        worst.high,
-        worst.n,
-        worst.p_better,
-        worst.seeds_needed,
-        parts[0].trials + parts[1].trials,
-        note,
-    )
+        diffs, trials = paired(by[3], by[other])
+        effect = f"design 3 - design {other}, paired by task order and seed"
+        parts.append(judge(claim, source, "full_finetune", "greater", effect, diffs, trials))
+    return combine(claim, source, "full_finetune", parts)
 
 
 def _task_order(done: list[TrialRecord]) -> Finding:
+    """Every pair of orders within ±E, as one claim: Tukey's intervals over order x seed."""
     claim, source = "the task order barely moves the overall score", "Table 3, top"
-    seq = [r for r in done if not r.is_merge and mode(r) == "sequential" and r.method != "full"]
-    orders: dict[str, dict[int, TrialRecord]] = {}
-    for r in seq:
-        orders.setdefault(task_order(r), {}).setdefault(r.seed_value, r)
+    method, r, targets, bias = ref.SEQUENTIAL_SETTING
+    seq = [x for x in done if not x.is_merge and mode(x) == "sequential" and x.method != "full"]
+    by_order: dict[str, list[TrialRecord]] = {}
+    for x in seq:
+        by_order.setdefault(task_order(x), []).append(x)
+    orders = {
+        order: at_paper_point(group, method=method, r=r, targets=targets, bias=bias)
+        for order, group in by_order.items()
+    }
+    orders = {o: s for o, s in orders.items() if s}
     if len(orders) < 2:
-        return _not_run(claim, source, "multitask_order", "fewer than two task orders have trials")
-    pairs = []
-    for a, b in itertools.combinations(sorted(orders), 2):
-        seeds = sorted(set(orders[a]) & set(orders[b]))
-        diffs = [orders[a][s].overall - orders[b][s].overall for s in seeds]
-        trials = [str(orders[o][s].trial_id) for o in (a, b) for s in seeds]
-        pairs.append(
-            _finding(claim, source, "multitask_order", "same", f"{a} - {b}", diffs, trials)
-        )
-    largest = max(pairs, key=lambda f: abs(f.mean) if math.isfinite(f.mean) else -1)
-    verdicts = {f.verdict for f in pairs}
-    verdict = (
-        "holds"
-        if verdicts == {"holds"}
-        else ("reversed" if "reversed" in verdicts else "inconclusive")
-    )
-    note = f"{len(pairs)} pairs of orders; the largest difference is shown"
-    return Finding(
-        claim,
-        source,
-        "multitask_order",
-        verdict,
-        f"largest pair: {largest.effect}",
-        largest.mean,
-        largest.low,
-        largest.high,
-        largest.n,
-        largest.p_better,
-        largest.seeds_needed,
-        largest.trials,
-        note,
-    )
+        why = "fewer than two task orders have trials at the paper's setting"
+        return not_run(claim, source, "multitask_order", why)
+    table = {o: {s: row.overall for s, row in seeds.items()} for o, seeds in orders.items()}
+    tukey = tukey_intervals(table)
+    shared = tukey.seeds if tukey else ()
+    trials = [str(orders[o][s].trial_id) for o in sorted(orders) for s in shared]
+    effect = "dev overall, order - order"
+    return judge_tukey(claim, source, "multitask_order", effect, tukey, trials)
 
 
 def _ensembles(done: list[TrialRecord]) -> Finding:
+    """EoE against FedAvg and OrthoAda at the paper's λ, paired by stage-1 seed."""
     claim, source = "EoE > FedAvg and OrthoAda", "Table 3, bottom"
-    merges = [r for r in done if r.is_merge]
-    paper = {"eoe": 1.0, "fedavg": 1 / 3, "orthoada": 1 / 3}  # the paper's λ
     by: dict[str, dict[int, TrialRecord]] = {}
-    for r in merges:
+    for r in sorted((r for r in done if r.is_merge), key=lambda r: str(r.trial_id)):
         name, lambdas, _ = merge_setting(r)
-        if name in paper and all(x is not None and abs(x - paper[name]) < 1e-6 for x in lambdas):
+        lam = ref.PAPER_LAMBDA.get(name)
+        if lam is not None and all(x is not None and abs(x - lam) < 1e-6 for x in lambdas):
             by.setdefault(name, {}).setdefault(r.seed_value, r)
-    if set(by) != set(paper):
-        return _not_run(
-            claim, source, "merge", "EoE, FedAvg or OrthoAda at the paper's λ is missing"
-        )
+    if set(by) != set(ref.PAPER_LAMBDA):
+        why = "EoE, FedAvg or OrthoAda at the paper's λ is missing"
+        return not_run(claim, source, "merge", why)
     parts = []
     for other in ("fedavg", "orthoada"):
-        seeds = sorted(set(by["eoe"]) & set(by[other]))
-        diffs = [by["eoe"][s].overall - by[other][s].overall for s in seeds]
-        trials = [str(by[m][s].trial_id) for m in ("eoe", other) for s in seeds]
-        parts.append(_finding(claim, source, "merge", "greater", f"EoE - {other}", diffs, trials))
-    worst = min(parts, key=lambda f: f.mean if math.isfinite(f.mean) else -math.inf)
-    verdicts = {f.verdict for f in parts}
-    verdict = (
-        "holds"
-        if verdicts == {"holds"}
-        else ("reversed" if "reversed" in verdicts else "inconclusive")
-    )
-    note = "; ".join(f"{f.effect}: {f.mean:+.4f}, n={f.n}, {f.verdict}" for f in parts)
-    return Finding(
-        claim,
-        source,
-        "merge",
-        verdict,
-        worst.effect,
-        worst.mean,
-        worst.low,
-        worst.high,
-        worst.n,
-        worst.p_better,
-        worst.seeds_needed,
-        parts[0].trials + parts[1].trials,
-        note,
-    )
+        diffs, trials = paired(by["eoe"], by[other])
+        effect = f"EoE - {other}, paired by stage-1 seed"
+        parts.append(judge(claim, source, "merge", "greater", effect, diffs, trials))
+    found = combine(claim, source, "merge", parts)
+    if found.verdict == "inconclusive" and found.n < MIN_PAIRS:
+        # more merge trials cannot help: every one reads the same stage-1 adapters
+        words = f"train stage 1 with {MIN_PAIRS} or more seeds"
+        found = dataclasses.replace(found, to_decide=words)
+    return found

@@ -11,14 +11,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from reports.findings.claims import SAME_BAND, Finding
+from reports.findings.verdicts import ALPHA, Finding
 from reports.palette import PAGE_SIZE, page_note, page_title
+from reports.stats import MIN_EFFECT, MIN_PAIRS
 from study.atomic import atomic_file
 
 FINDINGS_CSV = "findings.csv"
 _VERDICT_COLORS = {
     "holds": "#D9F0D3",
     "reversed": "#F4CCCC",
+    "differs": "#F4CCCC",
     "inconclusive": "#FFF2CC",
     "not run": "#EEEEEE",
 }
@@ -26,34 +28,35 @@ HEADERS = (
     "claim",
     "source",
     "verdict",
+    "Holm",
     "effect",
     "mean [95% interval]",
     "n",
-    "P(A>B)",
+    "p (one-sided)",
+    "E",
     "seeds to decide",
 )
 
 
 def _cells(f: Finding) -> list[str]:
-    interval = "-"
+    interval = "–"
     if math.isfinite(f.mean):
         interval = f"{f.mean:+.4f}"
         if math.isfinite(f.low):
             interval += f" [{f.low:+.4f}, {f.high:+.4f}]"
-    needed = (
-        "-" if f.verdict != "inconclusive" else (str(f.seeds_needed) if f.seeds_needed else "many")
-    )
-    p = "-" if not math.isfinite(f.p_better) else f"{f.p_better:.2f}"
-    effect = f.effect or f.note
+    p = "–" if not math.isfinite(f.p_one_sided) else f"{f.p_one_sided:.3f}"
+    decide = "–" if f.verdict not in ("inconclusive", "not run") else (f.to_decide or "unknown")
     return [
-        textwrap.fill(f.claim, 34),
-        f.source,
+        textwrap.fill(f.claim, 30),
+        textwrap.fill(f.source, 14),
         f.verdict,
-        textwrap.fill(effect, 40),
+        f.holm_verdict or "–",
+        textwrap.fill(f.effect or f.note, 36),
         interval,
-        str(f.n) if f.n else "-",
+        str(f.n) if f.n else "–",
         p,
-        needed,
+        f"{f.min_effect:g}",
+        textwrap.fill(decide, 22),
     ]
 
 
@@ -70,27 +73,34 @@ def findings_page(
         colLabels=HEADERS,
         loc="upper center",
         cellLoc="left",
-        colWidths=(0.2, 0.09, 0.07, 0.25, 0.16, 0.04, 0.06, 0.08),
+        colWidths=(0.16, 0.08, 0.07, 0.07, 0.2, 0.14, 0.03, 0.06, 0.04, 0.13),
     )
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
+    table.set_fontsize(6.5)
     for (r, c), cell in table.get_celld().items():
         cell.set_edgecolor("#BBBBBB")
         cell.set_linewidth(0.4)
         cell.set_height(0.06 if r else 0.04)
         if r == 0:
             cell.set_text_props(fontweight="bold")
-        elif c == 2:
-            cell.set_facecolor(_VERDICT_COLORS.get(findings[r - 1].verdict, "white"))
+        elif c in (2, 3):
+            verdict = findings[r - 1].verdict if c == 2 else findings[r - 1].holm_verdict
+            cell.set_facecolor(_VERDICT_COLORS.get(verdict, "white"))
+    tested = sum(f.verdict != "not run" for f in findings)
     notes = [f"{f.claim}: {f.note}" for f in findings if f.note and f.effect]
     page_note(
         fig,
-        "Dev overall of completed trials, paired by seed (and by task order for Figure 2). A "
-        "directional claim holds when the 95% t interval of the paired difference lies above "
-        f"0 and is reversed when it lies below; a 'no difference' claim holds when the interval "
-        f"lies within ±{SAME_BAND} and is reversed when it lies outside that band. Otherwise "
-        "inconclusive, with the seeds that would likely decide it if the mean and spread stay. "
-        "P(A>B): bootstrap over the paired seeds (10,000 resamples). " + " ".join(notes)[:900],
+        f"This page tests {tested} claim(s) ({len(findings) - tested} not run), each at the 95% "
+        f"level; 'Holm' is each verdict once Holm's step-down over those {tested} is applied "
+        f"(family-wise {1 - ALPHA:.0%}). Dev overall of completed trials at the paper's point, "
+        "paired by seed (by task order and seed for Figure 2). A > B holds when the 95% t "
+        "interval of the paired difference lies above 0 and is reversed below 0; 'no "
+        f"difference' holds within ±E and differs entirely outside it (E = {MIN_EFFECT:g} "
+        "unless the row says otherwise); the task order holds when every Tukey interval over "
+        f"all pairs of orders lies within ±E. Fewer than {MIN_PAIRS} pairs, or no spread, is "
+        "inconclusive. p: the one-sided paired t-test (for 'no difference', the larger of the two "
+        f"one-sided p's against ±E), shown from {MIN_PAIRS} pairs. Seeds to decide: pairs for "
+        "80% power at the 95% level against E, from the pilot's spread. " + " ".join(notes)[:800],
     )
     return fig
 

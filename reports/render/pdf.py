@@ -17,10 +17,11 @@ from matplotlib.figure import Figure
 from reports.figures import figure1, figure2, importance
 from reports.figures import search as figures_search
 from reports.figures import trials as figures_trials
-from reports.figures.evp import evp_figure
+from reports.figures.evp import evp_figure, evp_series, write_evp_csv
 from reports.findings.budgets import budget_findings
 from reports.findings.claims import findings
 from reports.findings.page import findings_page, write_findings_csv
+from reports.findings.verdicts import with_holm
 from reports.loading import StudyData
 from reports.palette import setup_matplotlib
 from reports.provenance import how_made, selection_lines, settings_lines, usage_lines
@@ -61,9 +62,9 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     sections: list[tuple[str, list[Figure]]] = []
     skipped: list[str] = []
 
-    found_claims = findings(rows)
+    found_claims = with_holm(findings(rows))  # one family: the paper's claims
     sections.append(("Findings: the paper's claims", [findings_page(found_claims)]))
-    by_budget = budget_findings(rows)
+    by_budget = with_holm(budget_findings(rows))  # another: the budget tiers
     if by_budget[0].verdict != "not run":  # a lora_sweep report keeps to the paper's claims
         title = "Findings beyond the paper: which method wins at each parameter budget"
         sections.append(
@@ -75,6 +76,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     skipped += [text for key, text in _TABLE_SKIPS.items() if key not in present]
     sections += [(t.title, table_pages(t)) for t in tables]
 
+    evp = evp_series(rows, data.first_points())
     fig1, note1 = figure1.figure1(rows)
     figures = [
         ("Figure 1: trained blocks per setting", fig1, f"Figure 1: {note1}"),
@@ -95,8 +97,8 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         ),
         (
             "Expected validation performance",
-            evp_figure(rows),
-            "Expected validation performance: fewer than 2 search trials per method",
+            evp_figure(evp, on_val=any(r.val_overall is not None for r in rows)),
+            "Expected validation performance: fewer than 2 search trials per series",
         ),
     ]
     for title, fig, reason in figures:
@@ -146,6 +148,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     remove_stale(table_dir, present)
     written = [p for t in tables for p in write_table(t, table_dir)]
     written.append(write_findings_csv(found_claims, table_dir))
+    written.append(write_evp_csv(evp, table_dir))
     used = sum(r.scored for r in rows)
     return Report(pdf_path, len(pages), written, used, len(rows), [s for s, _ in sections], skipped)
 

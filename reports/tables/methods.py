@@ -108,14 +108,16 @@ def _note(m: str, group: list[TrialRecord]) -> str:
 
 
 def method_rows(rows: list[TrialRecord]) -> dict[str, Any]:
-    """method -> {seed: dev overall} of its best configuration (for the budget findings), with
-    the group's mean params_pct and trial ids."""
+    """method -> its best configuration's seeds (for the budget findings): {seed: dev overall}
+    as "seeds", {seed: selection score} as "val", the mean params_pct and the trials by seed."""
     out = {}
     for m, group in best_per_method(rows).items():
         pct = mean_interval([number(r.params_pct) for r in group]).mean
-        seeds = {
-            int(r.seed if r.seed is not None else config(r).get("seed", 0)): r.overall
-            for r in group
+        by_seed = {r.seed_value: r for r in group}
+        out[m] = {
+            "seeds": {s: r.overall for s, r in by_seed.items()},
+            "val": {s: r.selection_score() for s, r in by_seed.items()},
+            "params_pct": pct,
+            "trials": {s: str(r.trial_id) for s, r in by_seed.items()},
         }
-        out[m] = {"seeds": seeds, "params_pct": pct, "trials": [str(r.trial_id) for r in group]}
     return out

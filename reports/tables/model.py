@@ -50,20 +50,25 @@ class Table:
     no such row, e.g. the methods table)."""
 
 
-def summarize(rows: list[TrialRecord], paper: dict[str, float] | None) -> dict[str, Any]:
+def summarize(
+    rows: list[TrialRecord], paper: dict[str, float] | None, pooled: bool = False
+) -> dict[str, Any]:
     """Mean, std (ddof=1), 95% t interval, min, max of each value over `rows`, the paper's value
-    and the diff."""
+    and the diff. pooled: the rows are several configurations, so their spread is not a seed
+    interval and none is given (std, min and max stay in the CSV)."""
     out: dict[str, Any] = {
         "n": len(rows),
         "trials": " ".join(trial_label(r) for r in rows),
         "floor": False,
+        "pooled": pooled,
     }
     for name in VALUES:
         vals = [v for v in (number(getattr(r, name)) for r in rows) if v is not None]
         interval = mean_interval(vals)
         out[name] = vals[0] if len(vals) == 1 else interval.mean  # one trial: its value, exactly
         out[f"{name}_std"] = interval.std if len(vals) > 1 else math.nan
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval.low, interval.high
+        low, high = (math.nan, math.nan) if pooled else (interval.low, interval.high)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
         out[f"{name}_min"] = min(vals) if vals else math.nan
         out[f"{name}_max"] = max(vals) if vals else math.nan
         ref = paper.get(name, math.nan) if paper else math.nan
@@ -74,7 +79,7 @@ def summarize(rows: list[TrialRecord], paper: dict[str, float] | None) -> dict[s
 
 def floor_record(floors: dict[str, float] | None, paper: dict[str, float] | None) -> dict[str, Any]:
     """The 'no training' row's values (params 0), beside the paper's where it has one."""
-    out: dict[str, Any] = {"n": 0, "trials": "", "floor": True}
+    out: dict[str, Any] = {"n": 0, "trials": "", "floor": True, "pooled": False}
     for name in VALUES:
         value = 0.0 if name == "params_pct" else (floors or {}).get(name, math.nan)
         out[name] = value

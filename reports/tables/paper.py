@@ -6,23 +6,17 @@ so it would pull a configuration's mean down for a reason that is not the config
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from reports import paper_reference as ref
 from reports.palette import TARGET_LABELS
-from reports.rows import (
-    config,
-    merge_setting,
-    mode,
-    order_label,
-    task_order,
-)
+from reports.rows import config, learning_rate, merge_setting, mode, order_label, task_order
 from reports.tables.methods import methods_table
 from reports.tables.model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
-from study.config import DEFAULT_LR
-from study.records import TrialRecord
+from study.records import Configuration, TrialRecord, config_key, rank_configurations
 
 COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in the figures."
 _METHOD_NAMES = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}
@@ -60,34 +54,52 @@ def _floor_row(table: Table, floors: dict[str, float]) -> pd.DataFrame:
 
 
 def table1(rows: list[TrialRecord]) -> Table | None:
-    """Full fine-tuning, dev. The paper's Table 1 model used head design 3 (Sec. 6.1)."""
+    """Full fine-tuning, dev. The paper's Table 1 model used head design 3 (Sec. 6.1): its row
+    here is the design-3 configuration (task order included) chosen on validation, read on dev
+    over its seeds. Then one row per configuration (design, order), and, where a design ran
+    several orders, a pooled row that is named as pooled and has no seed interval."""
     full = [r for r in rows if not r.is_merge and r.method == "full"]
     if not full:
         return None
     paper = ref.table1_dev()
-    design3 = [r for r in full if config(r).get("head_design") == 3]
+    configs = rank_configurations(full)
+    design3 = [c for c in configs if config(c.records[0]).get("head_design") == 3]
     records = []
     if design3:
-        best = max(design3, key=lambda r: r.overall)
-        choice = "head design 3 (the paper's): the mean over all design-3 trials and the best one"
-        records.append(_t1("design 3, all orders (mean)", 3, "all", design3, paper))
-        records.append(_t1("design 3, best trial", 3, task_order(best), [best], paper))
+        choice = "head design 3 (the paper's), its task order chosen on validation"
+        records.append(_t1("design 3, chosen on validation", design3[0].records, paper))
+    elif configs:
+        design = config(configs[0].records[0]).get("head_design")
+        choice = f"no design-3 trials; the configuration chosen on validation (design {design})"
+        records.append(_t1("chosen on validation", configs[0].records, paper))
     else:
-        best = max(full, key=lambda r: r.overall)
-        design = config(best).get("head_design")
-        choice = f"no design-3 trials; the best trial (head design {design}) is compared"
-        records.append(_t1("best trial", design, task_order(best), [best], paper))
-    for design in sorted({config(r).get("head_design") for r in full} - {3}, key=str):
-        group = [r for r in full if config(r).get("head_design") == design]
-        records.append(_t1(f"design {design}, all orders (mean)", design, "all", group, None))
+        choice = "no trial with a validation or dev score"
+
+    def shown(c: Configuration) -> tuple[str, str, str]:
+        first = c.records[0]
+        return (str(config(first).get("head_design")), task_order(first), c.key)
+
+    for c in sorted(configs, key=shown):
+        design, order, _ = shown(c)
+        records.append(_t1(f"design {design}, {order_label(order)}", c.records, None))
+    by_design: dict[str, list[Configuration]] = {}
+    for c in configs:
+        by_design.setdefault(shown(c)[0], []).append(c)
+    for design, group in sorted(by_design.items()):
+        if len(group) > 1:
+            members = [r for c in group for r in c.records]
+            name = f"design {design}, pooled over {len(group)} orders"
+            records.append(_t1(name, members, None, pooled=True))
     return Table(
         key="table1",
         title="Table 1: full fine-tuning, dev",
         data=pd.DataFrame(records),
         key_columns=[("setting", "Setting"), ("head_design", "Head"), ("task_order", "Order")],
         notes=[
-            f"Rows: {choice}. The paper's value (dev) is shown beside design-3 rows only; "
-            "designs 1 and 2 are in Figure 2.",
+            f"First row: {choice}, read on dev over its seeds; the paper's value (dev) is shown "
+            "beside it only. Then one row per configuration (head design and task order): n "
+            "counts its seeds. A pooled row mixes task orders: its spread is over "
+            "configurations, so it has no seed interval.",
             DIFF_NOTE,
             COMPLETED_NOTE,
             PARAMS_NOTE,
@@ -95,29 +107,34 @@ def table1(rows: list[TrialRecord]) -> Table | None:
     )
 
 
-def _t1(setting: str, design: Any, order: str, group: list, paper: dict | None) -> dict:
+def _t1(
+    setting: str, group: Sequence[TrialRecord], paper: dict | None, pooled: bool = False
+) -> dict:
+    orders = {task_order(r) for r in group}
+    order = orders.pop() if len(orders) == 1 else "pooled"
+    design = config(group[0]).get("head_design")
     return {"setting": setting, "head_design": design, "task_order": order} | summarize(
-        group, paper
+        list(group), paper, pooled=pooled
     )
 
 
-def _t2_key(row: TrialRecord) -> tuple[str, int, str, str, bool, float | None]:
-    """A Table 2 row: (method, r, targets, bias, orthogonal, learning rate); the seeds of one
-    configuration share it, so its interval is over seeds alone."""
+def _t2_fields(row: TrialRecord) -> tuple[str, int, str, str, bool, float | None]:
+    """What a Table 2 row shows of its configuration: (method, r, targets, bias, orthogonal,
+    learning rate)."""
     c = config(row)
-    lr = c.get("lr") if c.get("lr") is not None else DEFAULT_LR.get(row.method)
     return (
         row.method,
         int(c.get("r", 0)),
         str(c.get("targets", "qkv")),
         str(c.get("bias", "none")),
         bool(c.get("orthogonal", False)),
-        lr,
+        learning_rate(row),
     )
 
 
 def table2(rows: list[TrialRecord]) -> Table | None:
-    """PEFT single task: rows by (method, r, targets, bias, lr); paper-only rows keep ours blank."""
+    """PEFT single task: one row per full configuration (its seeds alone behind its interval);
+    paper-only rows keep ours blank."""
     peft = [
         r
         for r in rows
@@ -125,27 +142,25 @@ def table2(rows: list[TrialRecord]) -> Table | None:
     ]
     if not peft:
         return None
-    groups: dict[tuple, list] = {}
+    groups: dict[str, list] = {}
     for r in peft:
-        groups.setdefault(_t2_key(r), []).append(r)
-    present = {k[:5] for k in groups}
+        groups.setdefault(config_key(r.config), []).append(r)
+    shown = {key: _t2_fields(group[0]) for key, group in groups.items()}
+    present = {fields[:5] for fields in shown.values()}
     for m, r, t, b in ref.table2_keys():
         if (m, r, t, b, False) not in present:
-            groups[(m, r, t, b, False, None)] = []
-    records = []
-    for key in sorted(
-        groups,
+            key = f"paper:{m}:{r}:{t}:{b}"
+            groups[key], shown[key] = [], (m, r, t, b, False, None)
+
+    def paper_order(key: str) -> tuple:
         # the paper's order: by target set, LoRA before DoRA, no bias before bias, by rank
-        key=lambda k: (
-            k[4],
-            _TARGET_RANK.get(k[2], 9),
-            k[0] != "lora",
-            _BIAS_RANK.get(k[3], 9),
-            k[1],
-            k[5] or 0.0,
-        ),
-    ):
-        m, r, t, b, ortho, lr = key
+        m, r, t, b, ortho, lr = shown[key]
+        ranks = (_TARGET_RANK.get(t, 9), m != "lora", _BIAS_RANK.get(b, 9), r, lr or 0.0)
+        return (ortho, *ranks, key)
+
+    records = []
+    for key in sorted(groups, key=paper_order):
+        m, r, t, b, ortho, lr = shown[key]
         paper = None if ortho else ref.table2(m, r, t, b)
         name = _METHOD_NAMES.get(m, m) + (" (orthogonal A)" if ortho else "")
         records.append(
@@ -166,7 +181,7 @@ def table2(rows: list[TrialRecord]) -> Table | None:
         ],
         notes=[
             "Paper rows map by (method, r, targets, bias); 'LoRA (all linear & bias)' is bias=all. "
-            "A row is one configuration (learning rate included); n counts its seeds. "
+            "A row is one full configuration (learning rate included); n counts its seeds. "
             "n = 0: a paper row we have no completed trial for. Best of ours per column in bold "
             "(highest score, lowest params %).",
             DIFF_NOTE,
@@ -177,7 +192,8 @@ def table2(rows: list[TrialRecord]) -> Table | None:
 
 
 def table3(rows: list[TrialRecord]) -> Table | None:
-    """Sequential LoRA by task order (top) and the merged ensembles at their best lambda."""
+    """Sequential LoRA by task order (top) and the merged ensembles (bottom): each merge method
+    at the λ chosen on validation, and at the paper's λ."""
     seq = [
         r
         for r in rows
@@ -193,9 +209,12 @@ def table3(rows: list[TrialRecord]) -> Table | None:
         data=pd.DataFrame(records),
         key_columns=[("group", "Group"), ("name", "Order / method"), ("setting", "Setting")],
         notes=[
-            "Sequential rows match the paper's only in its setting (LoRA r=64, all linear, no "
-            "bias). Ensembles: the best lambda per method by mean overall; n_settings in the CSV "
-            "is how many lambda settings were tried. FedAvg is what the paper calls AvgFed.",
+            "Sequential rows: one per full configuration; they match the paper's only in its "
+            "setting (LoRA r=64, all linear, no bias). Ensembles: per merge method, the λ "
+            "setting chosen on validation with the first stage-1 seed's adapters, read on dev "
+            "over every stage-1 seed it was applied to; and the paper's λ, where it has one, "
+            "beside the paper's value. n_settings in the CSV is how many settings were tried. "
+            "FedAvg is what the paper calls AvgFed.",
             DIFF_NOTE,
             COMPLETED_NOTE,
             PARAMS_NOTE,
@@ -204,28 +223,36 @@ def table3(rows: list[TrialRecord]) -> Table | None:
 
 
 def _sequential_records(seq: list[TrialRecord]) -> list[dict[str, Any]]:
-    groups: dict[tuple, list] = {}
+    groups: dict[str, list[TrialRecord]] = {}
     for r in seq:
-        c = config(r)
-        key = (
-            task_order(r),
-            r.method,
-            int(c.get("r", 0)),
-            str(c.get("targets")),
-            str(c.get("bias")),
-        )
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(config_key(r.config), []).append(r)
+
+    def shown(group: list[TrialRecord]) -> tuple[str, str, int, str, str, float | None]:
+        first = group[0]
+        c = config(first)
+        setting = (first.method, int(c.get("r", 0)), str(c.get("targets")), str(c.get("bias")))
+        return (task_order(first), *setting, learning_rate(first))
+
+    fields = {key: shown(group) for key, group in groups.items()}
+    present = {f[:5] for f in fields.values()}
     for order in ref.table3_orders():
-        groups.setdefault((order, *ref.SEQUENTIAL_SETTING), [])
+        if (order, *ref.SEQUENTIAL_SETTING) not in present:
+            key = f"paper:{order}"
+            groups[key], fields[key] = [], (order, *ref.SEQUENTIAL_SETTING, None)
     order_rank = {o: i for i, o in enumerate(ref.table3_orders())}
+
+    def paper_order(key: str) -> tuple:
+        order, *setting, lr = fields[key]
+        at_paper = tuple(setting) == ref.SEQUENTIAL_SETTING
+        return (order_rank.get(order, 99), order, not at_paper, str(setting), lr or 0.0, key)
+
     records = []
-    for key in sorted(
-        groups,
-        key=lambda k: (order_rank.get(k[0], 99), k[0], k[1:] != ref.SEQUENTIAL_SETTING, str(k[1:])),
-    ):
-        order, m, r, t, b = key
-        paper = ref.table3_sequential(order) if key[1:] == ref.SEQUENTIAL_SETTING else None
+    for key in sorted(groups, key=paper_order):
+        order, m, r, t, b, lr = fields[key]
+        at_paper = (m, r, t, b) == ref.SEQUENTIAL_SETTING
+        paper = ref.table3_sequential(order) if at_paper else None
         setting = f"{_METHOD_NAMES.get(m, m)} r={r}, {TARGET_LABELS.get(t, t)}, bias {b}"
+        setting += f", lr {lr:.1e}" if lr is not None else ""
         records.append(
             {"group": "sequential", "name": order_label(order), "setting": setting}
             | {"task_order": order, "method": m, "r": r, "targets": t, "bias": b}
@@ -236,8 +263,29 @@ def _sequential_records(seq: list[TrialRecord]) -> list[dict[str, Any]]:
     return records
 
 
+Setting = tuple[tuple[float | None, ...], float | None]  # (λ per task, density)
+
+
+def chosen_setting(settings: dict[Setting, list[TrialRecord]]) -> Setting | None:
+    """The λ setting with the best validation score at the first stage-1 seed (where the
+    search ran); ties to the smaller setting. None without a scored row."""
+    seeds = [r.seed_value for rows in settings.values() for r in rows]
+    if not seeds:
+        return None
+    first = min(seeds)
+    scored: dict[Setting, float] = {}
+    for key, rows in settings.items():
+        found = [r.selection_score() for r in rows if r.seed_value == first]
+        found = [s for s in found if s is not None]
+        if found:
+            scored[key] = sum(found) / len(found)
+    if not scored:
+        return None
+    return min(scored, key=lambda k: (-scored[k], repr(k)))
+
+
 def _merge_records(merges: list[TrialRecord]) -> list[dict[str, Any]]:
-    by_method: dict[str, dict[tuple, list]] = {}
+    by_method: dict[str, dict[Setting, list[TrialRecord]]] = {}
     for r in merges:
         name, lambdas, density = merge_setting(r)
         by_method.setdefault(name, {}).setdefault((lambdas, density), []).append(r)
@@ -247,22 +295,53 @@ def _merge_records(merges: list[TrialRecord]) -> list[dict[str, Any]]:
     records = []
     for name in sorted(by_method, key=lambda n: (order.index(n) if n in order else 99, n)):
         settings = by_method[name]
-        best_key, best_rows = None, []
-        if settings:
-            best_key, best_rows = max(
-                settings.items(), key=lambda kv: sum(r.overall for r in kv[1]) / len(kv[1])
+        chosen = chosen_setting(settings)
+        paper_key = _paper_setting(name, settings)
+        label = _MERGE_NAMES.get(name, name)
+        if chosen is not None:
+            same = chosen == paper_key
+            how = "chosen on validation" + (" (the paper's λ)" if same else "")
+            paper = ref.table3_ensemble(name) if same or paper_key is None else None
+            records.append(_merge_record(name, f"{label}, {how}", chosen, settings, paper))
+        if paper_key is not None and paper_key != chosen:
+            paper = ref.table3_ensemble(name)
+            records.append(
+                _merge_record(name, f"{label}, the paper's λ", paper_key, settings, paper)
             )
-        lambdas, density = best_key if best_key else ((), None)
-        setting = ""
-        if best_key:
-            setting = "lambda=(" + ", ".join(f"{x:g}" for x in lambdas if x is not None) + ")"
-            setting += f", density {density:g}" if density is not None else ""
-        records.append(
-            {"group": "ensemble", "name": _MERGE_NAMES.get(name, name), "setting": setting}
-            | {"task_order": None, "method": None, "r": None, "targets": None, "bias": None}
-            | {"merge_method": name}
-            | {"lambdas": " ".join(f"{x!r}" for x in lambdas), "density": density}
-            | {"n_settings": len(settings)}
-            | summarize(best_rows, ref.table3_ensemble(name))
-        )
+        if chosen is None and paper_key is None:
+            records.append(_merge_record(name, label, None, settings, ref.table3_ensemble(name)))
     return records
+
+
+def _paper_setting(name: str, settings: dict[Setting, list[TrialRecord]]) -> Setting | None:
+    """The setting at the paper's λ (EoE 1, FedAvg and OrthoAda 1/3 per task), if it ran."""
+    lam = ref.PAPER_LAMBDA.get(name)
+    if lam is None:
+        return None
+    for key in settings:
+        lambdas, _ = key
+        if lambdas and all(x is not None and abs(x - lam) < 1e-6 for x in lambdas):
+            return key
+    return None
+
+
+def _merge_record(
+    name: str,
+    title: str,
+    key: Setting | None,
+    settings: dict[Setting, list[TrialRecord]],
+    paper: dict | None,
+) -> dict[str, Any]:
+    lambdas, density = key if key else ((), None)
+    setting = ""
+    if key:
+        setting = "lambda=(" + ", ".join(f"{x:g}" for x in lambdas if x is not None) + ")"
+        setting += f", density {density:g}" if density is not None else ""
+    return (
+        {"group": "ensemble", "name": title, "setting": setting}
+        | {"task_order": None, "method": None, "r": None, "targets": None, "bias": None}
+        | {"merge_method": name}
+        | {"lambdas": " ".join(f"{x!r}" for x in lambdas), "density": density}
+        | {"n_settings": len(settings)}
+        | summarize(settings.get(key, []) if key else [], paper)
+    )

@@ -146,32 +146,52 @@ def test_paper_columns_equal_the_reference_csv(mixed):
     assert table[table.targets == "attn"]["overall_paper"].isna().all()  # not a paper row
     dev = REFERENCE[(REFERENCE["table"] == 1) & (REFERENCE["split"] == "dev")].iloc[0]
     t1 = _csv(folder / "tables" / "table1.csv")
-    for _, row in t1[t1.head_design == 3].iterrows():
-        assert all(row[f"{v}_paper"] == dev[v] for v in VALUES)
-    assert t1[t1.head_design != 3]["overall_paper"].isna().all()
+    chosen = t1.iloc[0]  # the design-3 configuration chosen on validation: beside the paper
+    assert chosen["setting"] == "design 3, chosen on validation"
+    assert all(chosen[f"{v}_paper"] == dev[v] for v in VALUES)
+    assert t1.iloc[1:]["overall_paper"].isna().all()
     t3 = _csv(folder / "tables" / "table3.csv")
     seq = REFERENCE[(REFERENCE["table"] == 3) & (REFERENCE["group"] == "sequential")]
     for _, row in seq.iterrows():
         assert t3[t3.task_order == row["order"]].iloc[0]["sts_paper"] == row["sts"]
     avgfed = REFERENCE[REFERENCE["method"] == "AvgFed"].iloc[0]
-    assert t3[t3.merge_method == "fedavg"].iloc[0]["overall_paper"] == avgfed["overall"]
+    fedavg = t3[t3.merge_method == "fedavg"]
+    # the λ chosen on validation (0.5, 0.25, 0.25 here), then the paper's λ beside its value
+    assert list(fedavg.name) == [
+        "FedAvg (paper: AvgFed), chosen on validation",
+        "FedAvg (paper: AvgFed), the paper's λ",
+    ]
+    assert fedavg.iloc[0]["overall_paper"] != fedavg.iloc[0]["overall_paper"]  # NaN
+    assert fedavg.iloc[1]["overall_paper"] == avgfed["overall"]
 
 
-def test_table_choices_design3_best_lambda_and_only_completed_rows(mixed):
+def test_table_choices_are_on_validation_and_rows_are_configurations(mixed):
+    """The synthetic rows have no validation score (rows made before the validation split):
+    selection falls back to dev, by the mean over a configuration's seeds."""
     folder, rows, _ = mixed
     t1 = _csv(folder / "tables" / "table1.csv")
-    design3 = [
-        r for r in rows if r["config"].get("method") == "full" and r["config"]["head_design"] == 3
-    ]
-    assert t1.iloc[0]["n"] == len(design3) == 3
-    best = max(design3, key=lambda r: r["overall"])
-    assert t1.iloc[1]["trials"] == best["trial_id"] and t1.iloc[1]["overall"] == best["overall"]
+    full = [r for r in rows if r["config"].get("method") == "full"]
+    design3 = [r for r in full if r["config"]["head_design"] == 3]
+    by_order = {}
+    for r in design3:
+        by_order.setdefault(tuple(r["config"]["task_order"]), []).append(r)
+    means = {o: float(np.mean([r["overall"] for r in g])) for o, g in by_order.items()}
+    best = max(means, key=means.get)
+    chosen = t1.iloc[0]
+    assert chosen["n"] == len(by_order[best]) and chosen["overall"] == pytest.approx(means[best])
+    assert set(chosen["trials"].split()) == {r["trial_id"] for r in by_order[best]}
+    # one row per configuration (3 designs x 2 orders), then one pooled row per design
+    per_config = t1[~t1.setting.str.contains("chosen|pooled")]
+    assert len(per_config) == 6 and per_config["n"].sum() == len(full)
+    pooled = t1[t1.setting.str.contains("pooled")]
+    assert list(pooled.setting) == [f"design {d}, pooled over 2 orders" for d in (1, 2, 3)]
+    assert pooled["overall_ci_low"].isna().all() and (pooled.task_order == "pooled").all()
     t3 = _csv(folder / "tables" / "table3.csv")
     fedavg = [r for r in rows if r["kind"] == "merge" and r["config"]["merge_method"] == "fedavg"]
     winner = max(fedavg, key=lambda r: r["overall"])
-    got = t3[t3.merge_method == "fedavg"].iloc[0]
-    assert got["trials"] == winner["trial_id"] and got["n_settings"] == 2
-    assert got["lambdas"] == " ".join(repr(x) for x in winner["config"]["lambdas"])
+    got = t3[t3.merge_method == "fedavg"]
+    assert got.iloc[0]["trials"] == winner["trial_id"] and got.iloc[0]["n_settings"] == 2
+    assert got.iloc[0]["lambdas"] == " ".join(repr(x) for x in winner["config"]["lambdas"])
     every = " ".join(
         _csv(folder / "tables" / f"table{n}.csv")["trials"].fillna("").str.cat(sep=" ")
         for n in (1, 2, 3)
@@ -228,6 +248,7 @@ def test_cli_reports_a_partial_study_and_exits_2_on_a_missing_folder(tmp_path):
     assert "2 of 2 rows" in text and "samples requested unknown" in text
     assert "no Optuna journal" in text  # the skipped page is named on the title page
     assert sorted(p.name for p in (folder / "tables").iterdir()) == [
+        "evp.csv",
         "findings.csv",
         "table2.csv",
         "table2.md",
