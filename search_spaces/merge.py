@@ -1,8 +1,8 @@
 """Table 3, model ensemble rows: combine per-task LoRA adapters without training (kind=merge).
 
-Stage 1 trains the per-task adapters once in the paper's multi-task setting (single_task,
-LoRA r=64 on all linear layers, no bias), a standard set and an OrthoAda set; each trial then
-merges them (study/merge/stage2.py) and scores dev in seconds. The space is over the merge
+Stage 1 trains the per-task adapters in the paper's multi-task setting (single_task, LoRA
+r=64 on all linear layers, no bias), a standard set and an OrthoAda set per seed; each trial
+then merges one seed's sets (study/merge/stage2.py) and scores validation and dev in seconds. The space is over the merge
 method, one λ per task and the TIES/DARE density; no trial trains, so nothing stops early.
 """
 
@@ -54,4 +54,8 @@ STUDY = StudySpec(
     ),
     samples={"smoke": 3, "cpu": 30, "paper": 100},
     scheduler=None,
+    # Stage 1 trains one adapter set per seed; λ is searched with the first seed's adapters,
+    # then the paper's points and each merge method's best λ (on validation) are applied to
+    # every other seed's, so each comparison is paired over stage-1 seeds.
+    rerun_best_of="merge_method",
 )

@@ -41,5 +41,6 @@ STUDY = StudySpec(
     samples={"smoke": 2, "cpu": 8, "paper": 48},
     seeds={"smoke": 1, "cpu": 3, "paper": 3},
     rerun_best_of="method",
+    rerun_first_points=False,
     scheduler=Scheduler(grace_period=1, reduction_factor=2),
 )

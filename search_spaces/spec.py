@@ -79,6 +79,8 @@ class StudySpec:
     top_k: int = 2
     """How many of the search's best configurations (by validation) get seed reruns besides
     the first points."""
+    rerun_first_points: bool = True
+    """Rerun the first points that ran (the paper's rows) with every seed."""
     rerun_best_of: str = ""
     """When set (e.g. "method"), the seed reruns are the best configuration by validation of
     each value this parameter took, instead of the first points and the top_k: every method

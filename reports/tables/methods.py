@@ -19,7 +19,7 @@ from reports.rows import config, mode, number
 from reports.stats import mean_interval
 from reports.tables.model import DIFF_NOTE, PARAMS_NOTE, Table, summarize
 from study.config import DEFAULT_LR
-from study.records import TrialRecord, config_key
+from study.records import TrialRecord, rank_configurations
 
 # The paper's two methods alone are Table 2; this table appears once another method ran.
 PAPER_METHODS = ("lora", "dora")
@@ -29,18 +29,21 @@ ADALORA_MIN_STEPS = 500
 
 
 def best_per_method(rows: list[TrialRecord]) -> dict[str, list[TrialRecord]]:
-    """method -> the completed single-task rows of its best configuration (module docstring)."""
-    groups: dict[str, dict[str, list[TrialRecord]]] = {}
+    """method -> the completed single-task rows of its best configuration (module docstring):
+    among its configurations with the most seeds, the first in the one ranking
+    (study.records.rank_configurations: mean validation score, then a fixed tie-break)."""
+    by_method: dict[str, list[TrialRecord]] = {}
     for r in rows:
         if r.completed and not r.is_merge and mode(r) == "single_task":
             if r.method in PEFT_METHODS and not config(r).get("orthogonal"):
-                groups.setdefault(r.method, {}).setdefault(config_key(r.config), []).append(r)
-
-    def rank(group: list[TrialRecord]) -> tuple[int, float]:
-        scores = [s for s in (number(r.selection_score()) for r in group) if s is not None]
-        return len(group), (sum(scores) / len(scores) if scores else -math.inf)
-
-    return {m: max(g.values(), key=rank) for m, g in groups.items()}
+                by_method.setdefault(r.method, []).append(r)
+    out = {}
+    for m, group in by_method.items():
+        ranked = rank_configurations(group)
+        if ranked:
+            most = max(len(c.records) for c in ranked)
+            out[m] = list(next(c for c in ranked if len(c.records) == most).records)
+    return out
 
 
 def methods_table(rows: list[TrialRecord]) -> Table | None:

@@ -1,6 +1,7 @@
 """Stage 1 of the merge study: train the per-task adapters once (or reuse saved ones).
 
-Two sets are kept under <study_dir>/stage1/:
+Two sets per seed are kept under <study_dir>/stage1/ (the first seed's at the top, each further
+seed's under seed<N>/):
     orthogonal/   single_task LoRA with orthogonal=True (OrthoAda's adapters)
     standard/     single_task LoRA (EoE, FedAvg, task arithmetic, TIES, DARE)
 Each is a run folder as run_trial writes it (config.json, meta.json, checkpoint/adapters/<task>/
@@ -47,34 +48,52 @@ def stage1_config(base: TrialConfig, orthogonal: bool) -> TrialConfig:
     return base.replace(mode="single_task", orthogonal=orthogonal)
 
 
+def set_folder(root: Path, name: str, index: int, seed: int) -> Path:
+    """Where seed `seed` keeps set `name`: the first seed at stage1/<set> (the layout of one
+    seed), each further seed at stage1/seed<seed>/<set>."""
+    return root / name if index == 0 else root / f"seed{seed}" / name
+
+
 def prepare_task_adapters(
-    base: TrialConfig, study_dir: str | Path, progress: bool = False
+    base: TrialConfig, study_dir: str | Path, seeds: int = 1, progress: bool = False
 ) -> dict[str, Any]:
-    """Train (or reuse) both adapter sets. Returns JSON-able paths and facts:
+    """Train (or reuse) both adapter sets for each of `seeds` seeds (base.seed, base.seed + 1,
+    ...). Returns JSON-able paths and facts; the first seed's sets at the top level, where the
+    search over λ reads them:
 
     {"standard": "<abs run dir>", "orthogonal": "<abs run dir>",
+     "seeds": {"<seed>": {"standard": ..., "orthogonal": ...}},
      "reused": {set: bool}, "dev": {set: {sst, para, sts, overall}},
-     "residual_overlap": {set: float}}
+     "residual_overlap": {set: float}}   (the last three: the first seed's)
     """
     from study.train.run import run_trial
 
     root = Path(study_dir) / STAGE1
-    out: dict[str, Any] = {"reused": {}, "dev": {}, "residual_overlap": {}}
-    for name, orthogonal in SETS.items():
-        config = stage1_config(base, orthogonal)
-        run_dir = root / name
-        reused = is_reusable(run_dir, config)
-        if not reused:
-            (run_dir / SUMMARY).unlink(missing_ok=True)
-            record = run_trial(config, report=None, run_dir=run_dir, progress=progress)
-            adapters = read_task_adapters(run_dir)
-            overlap = max_residual_overlap([adapters[t] for t in TASKS])
-            write_json_atomic(run_dir / SUMMARY, record.to_dict() | {"residual_overlap": overlap})
-        summary = read_summary(run_dir)
-        out[name] = str(run_dir.resolve())
-        out["reused"][name] = reused
-        out["dev"][name] = {k: summary[k] for k in METRICS}
-        out["residual_overlap"][name] = summary["residual_overlap"]
+    out: dict[str, Any] = {"reused": {}, "dev": {}, "residual_overlap": {}, "seeds": {}}
+    for index in range(seeds):
+        seed = base.seed + index
+        paths = {}
+        for name, orthogonal in SETS.items():
+            config = stage1_config(base.replace(seed=seed), orthogonal)
+            run_dir = set_folder(root, name, index, seed)
+            reused = is_reusable(run_dir, config)
+            if not reused:
+                if progress:
+                    print(f"stage 1: training the {name} set, seed {seed}", file=sys.stderr)
+                (run_dir / SUMMARY).unlink(missing_ok=True)
+                record = run_trial(config, report=None, run_dir=run_dir, progress=progress)
+                adapters = read_task_adapters(run_dir)
+                overlap = max_residual_overlap([adapters[t] for t in TASKS])
+                summary = record.to_dict() | {"residual_overlap": overlap}
+                write_json_atomic(run_dir / SUMMARY, summary)
+            summary = read_summary(run_dir)
+            paths[name] = str(run_dir.resolve())
+            if index == 0:
+                out[name] = paths[name]
+                out["reused"][name] = reused
+                out["dev"][name] = {k: summary[k] for k in METRICS}
+                out["residual_overlap"][name] = summary["residual_overlap"]
+        out["seeds"][str(seed)] = paths
     return out
 
 

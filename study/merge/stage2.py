@@ -5,7 +5,8 @@ adapters (stage1.py), builds the merged or EoE model (model/merging/saved.py), e
 and reports one final TrialRecord. Its run folder is described in recipe.py.
 
 params: merge_method (model.merging.methods.MERGE_METHODS), lambda_sst, lambda_para, lambda_sts, and
-density (ties, dare, dare_ties). orthoada uses the orthogonal stage-1 set, the rest the
+density (ties, dare, dare_ties); a seed rerun's also seed, the stage-1 seed whose adapters it
+merges (else the first seed's). orthoada uses the orthogonal stage-1 set, the rest the
 standard one.
 """
 
@@ -52,12 +53,15 @@ def merge_params(params: dict[str, Any]) -> tuple[str, list[float], float | None
         raise ConfigError(str(err)) from None
 
 
-def stage1_dir(stage1: dict[str, Any], method: str) -> Path:
-    """The stage-1 run folder a method merges: orthoada the orthogonal set, others standard."""
+def stage1_dir(stage1: dict[str, Any], method: str, seed: int | None = None) -> Path:
+    """The stage-1 run folder a method merges: orthoada the orthogonal set, others standard;
+    of seed `seed` (None: the first seed's, where the search over λ runs)."""
     name = "orthogonal" if method == "orthoada" else "standard"
-    if not stage1.get(name):
-        raise ConfigError(f"stage 1 has no {name} adapter set; run prepare_task_adapters first")
-    return Path(stage1[name]).resolve()
+    sets = stage1 if seed is None else (stage1.get("seeds") or {}).get(str(seed))
+    if not sets or not sets.get(name):
+        which = f"{name} adapter set" + ("" if seed is None else f" of seed {seed}")
+        raise ConfigError(f"stage 1 has no {which}; run prepare_task_adapters first")
+    return Path(sets[name]).resolve()
 
 
 def run_merge_trial(
@@ -69,13 +73,17 @@ def run_merge_trial(
 ) -> TrialRecord:
     """Merge, evaluate on dev, report once (final=True) and return the record."""
     stats = RunStats.start(("setup", "eval", "save"))
+    params = dict(params)
+    seed = params.pop("seed", None)  # a seed rerun: the same merge of another seed's adapters
     method, lambdas, density = merge_params(params)
     set_threads(base.threads)
-    source = stage1_dir(stage1, method)
+    source = stage1_dir(stage1, method, None if seed is None else int(seed))
     summary = read_summary(source)
     recipe = make_recipe(method, lambdas, density, source)
     config = read_stage1_config(source)
-    differs = first_difference(config.to_dict(), stage1_config(base, config.orthogonal))
+    expected = base if seed is None else base.replace(seed=int(seed))
+    wanted = stage1_config(expected, config.orthogonal)
+    differs = first_difference(config.to_dict(), wanted)
     if differs is not None:
         raise ConfigError(
             f"the stage-1 adapters in {source} were trained with another config ({differs}); "

@@ -76,7 +76,7 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
 
             where = plan.study_dir / "stage1"
             print(f"{plan.spec.name} stage 1: per-task adapters in {where}", file=sys.stderr)
-            stage1 = prepare_task_adapters(plan.base, plan.study_dir, progress=True)
+            stage1 = prepare_task_adapters(plan.base, plan.study_dir, plan.seeds, progress=True)
         exp_path = f"{plan.storage}/{plan.spec.name}"
         if plan.resume and tune.Tuner.can_restore(exp_path):
             print(f"resuming {plan.spec.name} from {exp_path}", file=sys.stderr)
@@ -89,7 +89,7 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
         else:
             tuner = new_tuner(plan, stage1, callbacks)
         tuner.fit()
-        run_reruns(plan, callbacks)
+        run_reruns(plan, callbacks, stage1)
     finally:
         ray.shutdown()
 
@@ -145,24 +145,32 @@ def describe(
     )
 
 
-def run_reruns(plan: StudyPlan, callbacks: tuple[tune.Callback, ...] = ()) -> None:
-    """The seed reruns (reruns.py) as a second experiment, NAME-reruns, in the same storage."""
+def run_reruns(
+    plan: StudyPlan,
+    callbacks: tuple[tune.Callback, ...] = (),
+    stage1: dict[str, Any] | None = None,
+) -> None:
+    """The seed reruns (reruns.py) as a second experiment, NAME-reruns, in the same storage;
+    a merge study's merge the other seeds' stage-1 adapters."""
     exp_path = f"{plan.storage}/{plan.spec.name}{RERUNS}"
     if tune.Tuner.can_restore(exp_path):  # chosen when the search ended; continue them
         tuner = tune.Tuner.restore(
-            exp_path, trainable=make_trainable(plan), resume_unfinished=True, resume_errored=False
+            exp_path,
+            trainable=make_trainable(plan, stage1),
+            resume_unfinished=True,
+            resume_errored=False,
         )
     else:
         points = rerun_points(plan, read_records(plan.study_dir))
         if not points:
             return
         print(
-            f"{plan.spec.name}: {len(points)} seed reruns of the paper rows and the best "
-            f"{plan.top_k} ({plan.seeds} seeds each, never stopped early)",
+            f"{plan.spec.name}: {len(points)} seed reruns of the chosen configurations "
+            f"({plan.seeds} seeds each, never stopped early)",
             file=sys.stderr,
         )
         tuner = tune.Tuner(
-            make_trainable(plan),
+            make_trainable(plan, stage1),
             param_space={RERUN: tune.grid_search(points)},
             tune_config=tune.TuneConfig(
                 num_samples=1,

@@ -72,6 +72,7 @@ def row_config(plan: StudyPlan, params: dict[str, Any]) -> dict[str, Any]:
         lambdas = [params.get(f"lambda_{t}") for t in TASKS]
         return {
             **plan.base.to_dict(),
+            "seed": params.get(SEED, plan.base.seed),  # the stage-1 adapters' seed
             "merge_method": params.get("merge_method"),
             "lambdas": lambdas,
             "density": params.get("density"),

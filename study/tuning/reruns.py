@@ -1,9 +1,9 @@
 """Seed reruns: after the search, the configurations a report compares run again with other
 seeds, so every comparison has paired seeds and an interval.
 
-Chosen: every first point of the study (the paper's rows) and the top_k other configurations
-of the search by validation score; or, with StudySpec.rerun_best_of, the best configuration of
-each value of one parameter (each method's best). Each gets seeds base+1 .. base+seeds-1; its search run is
+Chosen: every first point of the study that ran (the paper's rows), then the top_k other
+configurations of the search by validation score; or, with StudySpec.rerun_best_of, the best
+configuration of each value of one parameter (each method's best, each merge method's best λ). Each gets seeds base+1 .. base+seeds-1; its search run is
 seed base. Reruns are ordinary trials of a second Tune experiment (NAME-reruns), never stopped
 early, recorded in trials.jsonl with phase "rerun"; resume and faults work as for the search.
 """
@@ -29,27 +29,39 @@ def params_key(params: dict[str, Any]) -> str:
 
 
 def rerun_points(plan: StudyPlan, records: list[TrialRecord]) -> list[dict[str, Any]]:
-    """The params of every rerun trial, in order: paper rows first, then the top_k."""
-    if plan.seeds < 2 or plan.spec.kind != "train":
+    """The params of every rerun trial, in order: the first points that ran (the paper's rows,
+    unless the spec says otherwise), then the best of each value of rerun_best_of, or else the
+    top_k. A merge study's seed is its stage-1 adapters' seed (study/merge/stage1.py)."""
+    if plan.seeds < 2:
         return []
     search = [r for r in records if r.phase == "search"]
     ranked = [c.best_record for c in rank_configurations(search)]  # the one best() ranks by
-    base = plan.base.seed
-    by = plan.spec.rerun_best_of
-    if by:  # the best of each value of `by` (ranked is best first)
-        best: dict[str, dict[str, Any]] = {}
-        for record in ranked:
-            best.setdefault(json.dumps(record.params.get(by)), dict(record.params))
-        return [{**p, SEED: base + s} for p in best.values() for s in range(1, plan.seeds)]
-    chosen = [dict(p) for p in plan.spec.points_to_evaluate]
+    spec = plan.spec
+    chosen = [dict(p) for p in spec.points_to_evaluate[: plan.samples]]
+    if not spec.rerun_first_points:
+        chosen = []
     keys = {params_key(p) for p in chosen}
-    extra = 0
-    for record in ranked:
-        if extra >= plan.top_k:
-            break
-        key = params_key(record.params)
-        if key not in keys:
-            keys.add(key)
-            chosen.append(dict(record.params))
-            extra += 1
+
+    def add(params: dict[str, Any]) -> bool:
+        key = params_key(params)
+        if key in keys:
+            return False
+        keys.add(key)
+        chosen.append(dict(params))
+        return True
+
+    if spec.rerun_best_of:  # the best of each value of the parameter (ranked is best first)
+        values: set[str] = set()
+        for record in ranked:
+            value = json.dumps(record.params.get(spec.rerun_best_of))
+            if value not in values:
+                values.add(value)
+                add({k: v for k, v in record.params.items() if k != SEED})
+    else:
+        extra = 0
+        for record in ranked:
+            if extra >= plan.top_k:
+                break
+            extra += add({k: v for k, v in record.params.items() if k != SEED})
+    base = plan.base.seed
     return [{**p, SEED: base + s} for p in chosen for s in range(1, plan.seeds)]

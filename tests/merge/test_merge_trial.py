@@ -103,7 +103,7 @@ def test_stage1_needs_lora_without_bias():
 @pytest.fixture(scope="module")
 def stage1(tmp_path_factory):
     study_dir = tmp_path_factory.mktemp("merge_study")
-    return study_dir, prepare_task_adapters(BASE, study_dir, progress=False)
+    return study_dir, prepare_task_adapters(BASE, study_dir, seeds=2, progress=False)
 
 
 @pytest.mark.slow
@@ -120,6 +120,26 @@ def test_stage1_trains_both_sets_once(stage1):
     assert again["dev"] == out["dev"]
     standard = study_dir / "stage1" / "standard"
     assert not is_reusable(standard, stage1_config(BASE.replace(seed=1), False))
+    # the second seed's sets: their own folder, their own adapters
+    assert out["seeds"]["0"] == {"standard": out["standard"], "orthogonal": out["orthogonal"]}
+    seed1 = study_dir / "stage1" / "seed1" / "standard"
+    assert out["seeds"]["1"]["standard"] == str(seed1.resolve())
+    assert is_reusable(seed1, stage1_config(BASE.replace(seed=1), False))
+
+
+@pytest.mark.slow
+def test_a_seed_rerun_merges_that_seeds_adapters(stage1):
+    """EoE with seed 1 reproduces seed 1's single-task models, not seed 0's; its config's
+    seed is the seed whose adapters it merged."""
+    study_dir, out = stage1
+    seed1 = json.loads((study_dir / "stage1" / "seed1" / "standard" / "stage1.json").read_text())
+    record = run_merge_trial({**_params("eoe"), "seed": 1}, out, BASE)
+    for key in SCORES:
+        assert getattr(record, key) == pytest.approx(seed1[key], abs=1e-4)
+    assert record.overall != pytest.approx(out["dev"]["standard"]["overall"], abs=1e-6)
+    assert record.merge.stage1_dir == out["seeds"]["1"]["standard"] and record.config["seed"] == 1
+    with pytest.raises(ConfigError, match="no standard adapter set of seed 5"):
+        run_merge_trial({**_params("fedavg"), "seed": 5}, out, BASE)
 
 
 @pytest.mark.slow

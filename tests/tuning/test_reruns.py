@@ -11,10 +11,8 @@ from study.records import TrialRecord
 from study.tuning.reruns import params_key, rerun_points
 
 
-def _plan(tmp_path, **changes):
-    plan = make_plan(
-        load_study("lora_sweep"), RunOptions(study="lora_sweep", out=str(tmp_path / "s"))
-    )
+def _plan(tmp_path, study: str = "lora_sweep", **changes):
+    plan = make_plan(load_study(study), RunOptions(study=study, out=str(tmp_path / "s")))
     return dataclasses.replace(plan, **changes)
 
 
@@ -38,5 +36,25 @@ def test_paper_rows_then_the_best_k_other_configurations_get_seeds(tmp_path):
     assert plan.seeds == 3 and plan.metrics == ("val_overall",)
 
 
-def test_one_seed_or_a_merge_study_has_no_reruns(tmp_path):
+def test_one_seed_has_no_reruns_and_only_the_first_points_that_ran_get_seeds(tmp_path):
     assert rerun_points(_plan(tmp_path, seeds=1), []) == []
+    plan = _plan(tmp_path, seeds=2, top_k=0, samples=3)  # 3 of the 8 paper rows ran
+    first = [dict(p) for p in plan.spec.points_to_evaluate[:3]]
+    points = rerun_points(plan, [_searched(p, 0.6) for p in first])
+    assert [params_key(p) for p in points] == [params_key(p) for p in first]
+
+
+def test_a_merge_study_reruns_its_first_points_and_each_merge_methods_best_lambda(tmp_path):
+    """λ is searched with the first stage-1 seed's adapters; the paper's points and the best λ
+    of each merge method by validation then merge every other seed's adapters."""
+    plan = _plan(tmp_path, "merge", seeds=3)
+    first = [dict(p) for p in plan.spec.points_to_evaluate]
+    lam = {"lambda_sst": 0.5, "lambda_para": 0.2, "lambda_sts": 0.9, "density": 1.0}
+    fedavg = [{"merge_method": "fedavg", **lam}, {"merge_method": "fedavg", **lam, "density": 0.5}]
+    ties = {"merge_method": "ties", **lam, "density": 0.3}
+    records = [_searched(p, 0.6) for p in first]
+    records += [_searched(fedavg[0], 0.8), _searched(fedavg[1], 0.9), _searched(ties, 0.7)]
+    points = rerun_points(plan, records)
+    keys = list(dict.fromkeys(params_key(p) for p in points))
+    assert keys == [params_key(p) for p in [*first, fedavg[1], ties]]
+    assert sorted({p["seed"] for p in points}) == [1, 2] and len(points) == 2 * 10
