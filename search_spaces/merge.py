@@ -52,7 +52,7 @@ STUDY = StudySpec(
         _point("ties", 1.0, 0.2),
         _point("dare", 1.0, 0.5),
     ),
-    samples={"smoke": 3, "cpu": 30, "paper": 100},
+    samples={"smoke": 3, "cpu": 16, "paper": 100},  # cpu: the 8 points and 8 proposals
     scheduler=None,
     # Stage 1 trains one adapter set per seed; λ is searched with the first seed's adapters,
     # then the paper's points and each merge method's best λ (on validation) are applied to

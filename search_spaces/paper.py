@@ -7,7 +7,7 @@ STUDY = StudySpec(
     description="suite: full_finetune + lora_sweep + multitask_order + merge (Tables 1-3)",
     base={},
     space={},
-    samples={"cpu": 64, "paper": 172},
+    samples={"cpu": 32, "paper": 172},
     includes=("full_finetune", "lora_sweep", "multitask_order", "merge"),
     scheduler=None,
 )

@@ -69,6 +69,9 @@ class StudySpec:
     """Optuna search space: TrialConfig field -> distribution."""
     samples: dict[str, int]
     """Default number of trials per scale; a scale missing here is not offered."""
+    scale_base: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per scale, overrides applied after `base` (e.g. the cpu scale's start for a model the
+    paper's recipe does not suit)."""
     points_to_evaluate: tuple[dict[str, Any], ...] = ()
     """Configurations evaluated first, in order (e.g. the paper's table rows)."""
     scheduler: Scheduler | None = field(default_factory=Scheduler)

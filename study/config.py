@@ -27,7 +27,7 @@ BIASES = ("none", "all")
 MODES = ("single_task", "sequential")
 HEAD_DESIGNS = (1, 2, 3)
 POOLINGS = ("cls", "mean")
-PAIR_HEADS = ("paper", "cosine")
+PAIR_HEADS = ("paper", "cosine", "auto")
 PRECISIONS = ("fp32", "bf16", "auto")
 FAULTS = ("", "nan", "raise")
 # Learning rates used when `lr` is not set. The paper uses 1e-5 for all methods with
@@ -82,10 +82,11 @@ class TrialConfig:
     """Sentence vector B(x): cls (the paper's [CLS] token) | mean (mean over tokens)."""
     pair_head: str = "paper"
     """Para/STS heads. paper: Eq. 4 (inner product) and Eq. 5 (alpha=1, beta=2.5) on random
-    projections of size proj_dim. cosine: both read the cosine of the encoder's own sentence
-    vectors (designs 1, 2), so an untrained model scores the no-training floors; Para's logit is
-    a*(cos - t) with t starting at the floor's threshold, STS's alpha and beta train
-    (model/heads.py CosinePairHead)."""
+    projections of size proj_dim. cosine: head design 2 with W1 = W2 = I: both read the cosine
+    of the encoder's own sentence vectors, so an untrained model scores the no-training floors;
+    Para's logit is a*(cos - t) with t starting at the floor's threshold, STS's alpha and beta
+    train (model/heads.py CosinePairHead). auto: cosine for design 2, paper for designs 1 and 3
+    (which cannot take it), so a study over designs gives each what it can take."""
     mode: str = "single_task"
     """single_task: one adapter + head per task, trained on its task (Table 2).
     sequential: one model; epochs > tasks in task_order > batches (Sec. 4.1.2)."""
@@ -167,10 +168,10 @@ class TrialConfig:
         check_int("proj_dim", self.proj_dim, 1)
         check_choice("pooling", self.pooling, POOLINGS)
         check_choice("pair_head", self.pair_head, PAIR_HEADS)
-        if self.pair_head == "cosine" and self.head_design == 3:
+        if self.pair_head == "cosine" and self.head_design != 2:
             raise ConfigError(
-                "pair_head=cosine needs two sentence vectors: use head_design 1 or 2 "
-                "(design 3 encodes the pair jointly)"
+                f"pair_head=cosine is head design 2 with W1 = W2 = I (Eq. 2): use head_design "
+                f"2 (got {self.head_design}), or pair_head=auto to give it to design 2 only"
             )
         check_choice("mode", self.mode, MODES)
         order_ok = isinstance(self.task_order, tuple) and all(
@@ -225,6 +226,14 @@ class TrialConfig:
         """The LoRA alpha actually used."""
         return self.alpha if self.alpha is not None else 2.0 * self.r
 
+    @property
+    def pair_head_used(self) -> str:
+        """The pair head built: auto is cosine for head design 2 (Eq. 2 with W1 = W2 = I, the
+        calibrated start) and paper for designs 1 and 3, which cannot take it."""
+        if self.pair_head == "auto":
+            return "cosine" if self.head_design == 2 else "paper"
+        return self.pair_head
+
     def model_spec(
         self, calibration: dict[str, float] | None = None, steps: dict[str, int] | None = None
     ) -> ModelSpec:
@@ -248,7 +257,7 @@ class TrialConfig:
             self.proj_dim,
             self.pooling,
             self.dropout,
-            self.pair_head,
+            self.pair_head_used,
             **(calibration or {}),
         )
         per_task = self.mode == "single_task"

@@ -70,7 +70,8 @@ OBJECTIVES = {
 
 
 def base_config(options: TrialOptions, study_base: dict | None = None) -> TrialConfig:
-    """Scale preset -> study base -> --model-path/--data-dir -> --set, all validated."""
+    """Scale preset -> study base (with its scale's part) -> --model-path/--data-dir -> --set,
+    all validated."""
     config = scale_config(options.scale)
     if study_base:
         config = config.replace(**study_base)
@@ -110,7 +111,7 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
     """All checks that can fail on user input, before Ray starts, then the plan."""
     counts = _trial_counts(spec, options)
     resources = _resources(options)
-    base = base_config(options, spec.base)
+    base = base_config(options, {**spec.base, **spec.scale_base.get(options.scale, {})})
     model_cfg = preflight(base)
     check_space(spec, base, int(model_cfg.get("hidden_size", 0)))
     if counts.max_params_pct is not None:

@@ -59,6 +59,8 @@ def recipe(config: TrialConfig, seeds: int) -> dict[str, Any]:
     heads = {
         "paper": "Eq. 4 and 5 on random projections",
         "cosine": "the cosine of the sentence vectors, calibrated on training rows",
+        "auto": "the calibrated cosine for design 2, Eq. 4 and 5 on random projections for "
+        "designs 1 and 3",
     }[config.pair_head]
     split = (
         f"selection on a validation split of {config.val_per_task} training rows per task"

@@ -164,3 +164,11 @@ def test_auto_precision_follows_the_measured_evidence():
         "bf16",
         "bf16",
     ]
+
+
+def test_the_cosine_head_is_design_2_and_auto_gives_it_to_design_2_only():
+    with pytest.raises(ConfigError, match="pair_head=cosine is head design 2"):
+        TrialConfig(pair_head="cosine", head_design=1)
+    used = {d: TrialConfig(pair_head="auto", head_design=d).pair_head_used for d in (1, 2, 3)}
+    assert used == {1: "paper", 2: "cosine", 3: "paper"}
+    assert TrialConfig(pair_head="auto", head_design=2).model_spec().heads.pair_head == "cosine"

@@ -63,7 +63,7 @@ def build_trial_model(
     config, the tasks' frozen base weights shared, and (config.accelerate) the speed-up pack
     applied but for the rewrites in `skip`. `steps`: optimizer_steps (AdaLoRA's schedule)."""
     calibration = None
-    if config.pair_head == "cosine":  # the heads start at the floor (baseline.calibrate)
+    if config.pair_head_used == "cosine":  # the heads start at the floor (baseline.calibrate)
         fit = calibrate(config)
         calibration = {"para_scale": fit.para_scale, "para_shift": fit.para_shift}
         calibration |= {"sts_alpha": fit.sts_alpha, "sts_beta": fit.sts_beta}

@@ -49,7 +49,7 @@ def _params(method, lam=1.0, density=0.5):
 
 def test_merge_study_spec_is_the_papers_setting_first():
     assert STUDY.kind == "merge" and STUDY.scheduler is None
-    assert STUDY.samples == {"smoke": 3, "cpu": 30, "paper": 100}
+    assert STUDY.samples == {"smoke": 3, "cpu": 16, "paper": 100}
     config = TrialConfig().replace(**STUDY.base)
     assert (config.mode, config.method, config.r, config.targets, config.bias) == (
         "single_task",

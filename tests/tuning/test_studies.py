@@ -41,7 +41,7 @@ def test_every_study_loads_and_samples_valid_configs(name):
             assert n == sum(load_study(s).samples[scale] for s in spec.includes)
         return
     for scale in spec.samples:
-        base = scale_config(scale).replace(**spec.base)
+        base = scale_config(scale).replace(**{**spec.base, **spec.scale_base.get(scale, {})})
         for pick in range(3):
             params = fixed_params(spec.space, pick)
             if spec.kind == "merge":
