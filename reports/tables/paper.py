@@ -13,9 +13,18 @@ import pandas as pd
 
 from reports import paper_reference as ref
 from reports.palette import TARGET_LABELS
-from reports.rows import config, learning_rate, merge_setting, mode, order_label, task_order
+from reports.rows import (
+    METRIC_LABELS,
+    config,
+    learning_rate,
+    merge_setting,
+    mode,
+    order_label,
+    task_order,
+)
 from reports.tables.methods import methods_table
 from reports.tables.model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
+from study.metrics import METRICS
 from study.records import Configuration, TrialRecord, config_key, rank_configurations
 
 COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in the figures."
@@ -41,8 +50,31 @@ def build_tables(rows: list[TrialRecord], floors: dict[str, float] | None = None
     tables = [t for t in tables if t is not None]
     if floors:
         for table in tables:
+            flag_below_floor(table, floors)
             table.data = pd.concat([_floor_row(table, floors), table.data], ignore_index=True)
     return tables
+
+
+def flag_below_floor(table: Table, floors: dict[str, float]) -> None:
+    """A 'Below floor' column naming each task whose mean is under the no-training floor: such
+    a row learned less than nothing at this scale, and says so in the row (the table's notes
+    give the start it was tried from)."""
+    tasks = [t for t in METRICS if t in floors]
+
+    def below(row: pd.Series) -> str:
+        if not row.get("n"):
+            return ""
+        low = [METRIC_LABELS[t] for t in tasks if pd.notna(row[t]) and row[t] < floors[t]]
+        return ", ".join(low)
+
+    table.data["below_floor"] = [below(row) for _, row in table.data.iterrows()]
+    if table.data["below_floor"].astype(bool).any():
+        table.key_columns.append(("below_floor", "Below floor"))
+        table.notes.insert(
+            0,
+            "Below floor: the tasks whose mean is under the no-training floor (the first row): "
+            "such a configuration learned less than nothing at this scale.",
+        )
 
 
 def _floor_row(table: Table, floors: dict[str, float]) -> pd.DataFrame:
@@ -99,12 +131,36 @@ def table1(rows: list[TrialRecord]) -> Table | None:
             f"First row: {choice}, read on dev over its seeds; the paper's value (dev) is shown "
             "beside it only. Then one row per configuration (head design and task order): n "
             "counts its seeds. A pooled row mixes task orders: its spread is over "
-            "configurations, so it has no seed interval.",
+            "configurations, so it has no seed interval. " + _starts(configs),
             DIFF_NOTE,
             COMPLETED_NOTE,
             PARAMS_NOTE,
         ],
     )
+
+
+def _starts(configs: list[Configuration]) -> str:
+    """What each head design started from (the recipe a row below its floor was tried with)."""
+    seen: dict[Any, str] = {}
+    for c in configs:
+        first = c.records[0]
+        cfg = config(first)
+        design = cfg.get("head_design")
+        head = cfg.get("pair_head", "paper")
+        if head == "auto":
+            head = "cosine" if design == 2 else "paper"
+        head = {"cosine": "calibrated cosine (Eq. 2, W = I)", "paper": "Eq. 4/5"}.get(head, head)
+        lr = learning_rate(first)
+        seen.setdefault(
+            design,
+            f"design {design}: {cfg.get('pooling', 'cls')} pooling, {head} pair heads, head lr "
+            f"{cfg.get('head_lr', 0):g}, lr {lr:g}"
+            if lr
+            else f"design {design}",
+        )
+    if not seen:
+        return ""
+    return "Each design's start: " + "; ".join(seen[d] for d in sorted(seen, key=str)) + "."
 
 
 def _t1(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reports import paper_reference as ref
-from reports.tables.paper import table1, table2, table3
+from reports.tables.paper import build_tables, table1, table2, table3
 from tests.reports.synthetic import record
 
 
@@ -72,3 +72,21 @@ def test_table2_rows_are_full_configurations_lr_scale_included():
     ours = data[data.n > 0]
     assert sorted(ours["lr"]) == pytest.approx([3e-4, 6e-4])
     assert list(ours["n"]) == [3, 3]
+
+
+def test_a_row_below_the_floor_says_so_and_the_table_names_each_designs_start():
+    floors = {"sst": 0.282, "para": 0.764, "sts": 0.832, "overall": 0.654}
+    rows = []
+    for design, value in ((1, 0.70), (2, 0.80)):
+        cfg = {"method": "full", "mode": "sequential", "head_design": design}
+        cfg |= {"pair_head": "auto", "pooling": "mean", "head_lr": 3e-3}
+        rows += [record(f"d{design}{s}", s, value, **cfg) for s in range(3)]
+    (t1,) = [t for t in build_tables(rows, floors) if t.key == "table1"]
+    data = t1.data.set_index("setting")
+    # dev overall 0.70: SST 0.70, Para 0.70 (< 0.764), STS 0.40 (< 0.832); 0.80: STS 0.60
+    assert data.loc["design 1, SST-Para-STS", "below_floor"] == "Para, STS"
+    assert data.loc["design 2, SST-Para-STS", "below_floor"] == "STS"
+    assert ("below_floor", "Below floor") in t1.key_columns
+    notes = " ".join(t1.notes)
+    assert "design 1: mean pooling, Eq. 4/5 pair heads, head lr 0.003, lr 5e-05" in notes
+    assert "design 2: mean pooling, calibrated cosine (Eq. 2, W = I) pair heads" in notes
