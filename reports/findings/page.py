@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from reports.findings.verdicts import ALPHA, Finding
+from reports.findings.verdicts import ALPHA, Finding, interval_text
 from reports.palette import PAGE_SIZE, page_note, page_title
 from reports.stats import MIN_EFFECT, MIN_PAIRS
 from study.atomic import atomic_file
@@ -39,12 +39,9 @@ HEADERS = (
 
 
 def _cells(f: Finding) -> list[str]:
-    interval = "–"
-    if math.isfinite(f.mean):
-        interval = f"{f.mean:+.4f}"
-        if math.isfinite(f.low):
-            interval += f" [{f.low:+.4f}, {f.high:+.4f}]"
+    interval = interval_text(f)
     p = "–" if not math.isfinite(f.p_one_sided) else f"{f.p_one_sided:.3f}"
+    p = "<0.001" if p == "0.000" else p
     decide = "–" if f.verdict not in ("inconclusive", "not run") else (f.to_decide or "unknown")
     return [
         textwrap.fill(f.claim, 30),

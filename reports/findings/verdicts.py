@@ -253,11 +253,17 @@ def combine(claim: str, source: str, study: str, parts: list[Finding]) -> Findin
         seeds_to_decide=max((f.seeds_to_decide or 0 for f in undecided), default=0) or None,
         to_decide="; ".join(f"{f.effect}: {f.to_decide}" for f in undecided),
         trials=tuple(dict.fromkeys(t for f in parts for t in f.trials)),
-        note="; ".join(
-            f"{f.effect}: {f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}], n={f.n}, {f.verdict}"
-            for f in parts
-        ),
+        note="; ".join(f"{f.effect}: {interval_text(f)}, n={f.n}, {f.verdict}" for f in parts),
     )
+
+
+def interval_text(f: Finding) -> str:
+    """'+0.0123 [+0.0050, +0.0196]', the mean alone without an interval, '–' without either."""
+    if not math.isfinite(f.mean):
+        return "–"
+    if not math.isfinite(f.low):
+        return f"{f.mean:+.4f}"
+    return f"{f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]"
 
 
 def with_holm(findings: list[Finding]) -> list[Finding]:
