@@ -13,6 +13,8 @@ model checksum and every file are there; otherwise it is trained again.
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,8 @@ def prepare_task_adapters(
             config = stage1_config(base.replace(seed=seed), orthogonal)
             run_dir = set_folder(root, name, index, seed)
             reused = is_reusable(run_dir, config)
+            if not reused and not orthogonal and adopt_from_sibling(run_dir, config, study_dir):
+                reused = True
             if not reused:
                 if progress:
                     print(f"stage 1: training the {name} set, seed {seed}", file=sys.stderr)
@@ -95,6 +99,43 @@ def prepare_task_adapters(
                 out["residual_overlap"][name] = summary["residual_overlap"]
         out["seeds"][str(seed)] = paths
     return out
+
+
+SIBLING = "lora_sweep"
+"""A study whose completed trials may already hold a standard set: `run paper` puts it beside
+the merge study, and its paper row LoRA r=64 on all linear layers is this very config."""
+
+
+def adopt_from_sibling(run_dir: Path, config: TrialConfig, study_dir: str | Path) -> bool:
+    """Copy a completed trial of the sibling study trained with exactly `config` (its seed
+    included) into run_dir as the standard set; False when there is none."""
+    from study.records import read_records
+
+    sibling = Path(study_dir).resolve().parent / SIBLING
+    if not (sibling / "trials.jsonl").is_file():
+        return False
+    for record in read_records(sibling):
+        if not record.completed or not record.adapter_dir:
+            continue
+        source = Path(record.adapter_dir)
+        saved = source / "config.json"
+        if not saved.is_file() or first_difference(read_json(saved), config) is not None:
+            continue
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(source, run_dir)
+        adapters = read_task_adapters(run_dir)
+        overlap = max_residual_overlap([adapters[t] for t in TASKS])
+        summary = record.to_dict() | {"residual_overlap": overlap, "adopted_from": str(source)}
+        write_json_atomic(run_dir / SUMMARY, summary)
+        if is_reusable(run_dir, config):
+            print(
+                f"stage 1: the standard set of seed {config.seed} is {SIBLING} trial "
+                f"{record.trial_id} (the same config), copied from {source}",
+                file=sys.stderr,
+            )
+            return True
+        shutil.rmtree(run_dir, ignore_errors=True)  # not whole after all: train it
+    return False
 
 
 def is_reusable(run_dir: Path, config: TrialConfig) -> bool:
@@ -121,11 +162,20 @@ def is_reusable(run_dir: Path, config: TrialConfig) -> bool:
 
 
 def first_difference(saved: dict[str, Any], config: TrialConfig) -> str | None:
-    """'key: saved vs wanted' for the first field where a saved config.json differs, else None."""
+    """'key: saved vs wanted' for the first field where a saved config.json differs, else None.
+    The learning rate is compared as trained (lr, else the default times lr_scale), so lr=3e-4
+    and the default 3e-4 are the same training."""
     wanted = config.to_dict()
+    rates = ("lr", "lr_scale")
     for key in sorted(set(saved) | set(wanted)):
-        if key not in _IGNORED and saved.get(key) != wanted.get(key):
+        if key not in _IGNORED + rates and saved.get(key) != wanted.get(key):
             return f"{key}: {saved.get(key)!r} vs {wanted.get(key)!r}"
+    try:
+        rate = TrialConfig.from_dict(saved).learning_rate
+    except (UserError, TypeError, ValueError):
+        rate = None
+    if rate is None or not math.isclose(rate, config.learning_rate, rel_tol=1e-9):
+        return f"lr: {rate!r} vs {config.learning_rate!r}"
     return None
 
 

@@ -231,3 +231,27 @@ def test_stage2_with_another_base_is_a_config_error(stage1):
         run_merge_trial(_params("fedavg"), out, BASE.replace(seed=1))
     metrics = run_merge_trial(_params("fedavg"), out, BASE.replace(threads=1))  # threads aside
     assert metrics.overall > 0
+
+
+@pytest.mark.slow
+def test_a_sibling_lora_sweep_trial_of_the_same_config_is_the_standard_set(
+    stage1, tmp_path, capsys
+):
+    """`run paper` puts lora_sweep beside merge: its completed trial of the stage-1 config
+    (lr written out as 3e-4, the default) is copied as the standard set instead of trained."""
+    from study.records import TrialRecord, append_record
+
+    study_dir, out = stage1
+    sweep = tmp_path / "runs" / "lora_sweep"
+    trial = sweep / "ray" / "t0" / "checkpoint_000000"
+    shutil.copytree(study_dir / "stage1" / "standard", trial)
+    saved = json.loads((trial / "config.json").read_text()) | {"lr": 3e-4}
+    (trial / "config.json").write_text(json.dumps(saved))
+    record = TrialRecord(config=saved, status="completed", trial_id="t0", adapter_dir=str(trial))
+    append_record(sweep, record.replace(overall=0.7, sst=0.5, para=0.8, sts=0.6))
+    got = prepare_task_adapters(BASE, tmp_path / "runs" / "merge")
+    assert got["reused"]["standard"] is True
+    assert "the standard set of seed 0 is lora_sweep trial t0" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "runs/merge/stage1/standard/stage1.json").read_text())
+    assert summary["adopted_from"] == str(trial) and summary["overall"] == 0.7
+    assert got["residual_overlap"]["standard"] == pytest.approx(out["residual_overlap"]["standard"])
