@@ -29,6 +29,8 @@ def test_the_paper_points_are_merged_for_every_stage1_seed(tmp_path):
         "r=4",
         "--set",
         "targets=qkv",
+        *("--set", "train_per_task=32", "--set", "val_per_task=16", "--set", "dev_per_task=32"),
+        *("--set", "epochs=1"),
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
