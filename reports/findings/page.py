@@ -48,12 +48,12 @@ def _cells(f: Finding) -> list[str]:
         textwrap.fill(f.source, 14),
         f.verdict,
         f.holm_verdict or "–",
-        textwrap.fill(f.effect or f.note, 36),
+        textwrap.fill(f.effect or f.note, 40),
         interval,
         str(f.n) if f.n else "–",
         p,
         f"{f.min_effect:g}",
-        textwrap.fill(decide, 22),
+        textwrap.fill(decide, 24),
     ]
 
 
@@ -77,14 +77,14 @@ def findings_page(
     for (r, c), cell in table.get_celld().items():
         cell.set_edgecolor("#BBBBBB")
         cell.set_linewidth(0.4)
-        cell.set_height(0.06 if r else 0.04)
+        cell.set_height(0.072 if r else 0.04)
         if r == 0:
             cell.set_text_props(fontweight="bold")
         elif c in (2, 3):
             verdict = findings[r - 1].verdict if c == 2 else findings[r - 1].holm_verdict
             cell.set_facecolor(_VERDICT_COLORS.get(verdict, "white"))
     tested = sum(f.verdict != "not run" for f in findings)
-    notes = [f"{f.claim}: {f.note}" for f in findings if f.note and f.effect]
+    notes = [f"{f.claim}: {f.note}" for f in findings if f.note and f.verdict != "not run"]
     page_note(
         fig,
         f"This page tests {tested} claim(s) ({len(findings) - tested} not run), each at the 95% "

@@ -82,7 +82,7 @@ class Finding:
 def not_run(claim: str, source: str, study: str, why: str = "") -> Finding:
     command = f"python -m study run {study}"
     note = f"{why}; run it with: {command}" if why else f"run it with: {command}"
-    return Finding(claim, source, study, "not run", note=note, to_decide=command)
+    return Finding(claim, source, study, "not run", effect=why, note=note, to_decide=command)
 
 
 def judge(
@@ -143,9 +143,9 @@ def judge(
 def plan_seeds(n: int, std: float, effect: float) -> tuple[int | None, str]:
     """(pairs to plan for, the words the page shows) for an inconclusive comparison."""
     if n < 2:
-        return None, f"unknown: {n} pair(s) give no spread to plan with; run {MIN_PAIRS} seeds"
+        return None, f"unknown ({n} pair): run {MIN_PAIRS} seeds"
     if std == 0:
-        return None, f"unknown: the {n} pairs have no spread; run {MIN_PAIRS} distinct seeds"
+        return None, f"unknown (no spread): run {MIN_PAIRS} distinct seeds"
     needed = seeds_to_decide(std, n, effect)
     if needed > MAX_PLANNED:
         return None, f"more than {MAX_PLANNED} seeds: the spread is large against E"
@@ -243,6 +243,10 @@ def combine(claim: str, source: str, study: str, parts: list[Finding]) -> Findin
         verdict, p = "inconclusive", math.nan
     weakest = min(parts, key=lambda f: f.low if math.isfinite(f.low) else -math.inf)
     undecided = [f for f in parts if f.verdict == "inconclusive"]
+    # what decides the claim: the most any undecided part needs (an unknown one first)
+    unknown = [f for f in undecided if f.seeds_to_decide is None]
+    needed = None if unknown else max((f.seeds_to_decide for f in undecided), default=None)
+    words = unknown[0].to_decide if unknown else (f"{needed} seeds" if needed else "")
     return dataclasses.replace(
         weakest,
         claim=claim,
@@ -250,8 +254,8 @@ def combine(claim: str, source: str, study: str, parts: list[Finding]) -> Findin
         study=study,
         verdict=verdict,
         p_verdict=p,
-        seeds_to_decide=max((f.seeds_to_decide or 0 for f in undecided), default=0) or None,
-        to_decide="; ".join(f"{f.effect}: {f.to_decide}" for f in undecided),
+        seeds_to_decide=needed,
+        to_decide=words,
         trials=tuple(dict.fromkeys(t for f in parts for t in f.trials)),
         note="; ".join(f"{f.effect}: {interval_text(f)}, n={f.n}, {f.verdict}" for f in parts),
     )
