@@ -17,11 +17,11 @@ from reports.rows import (
     METRIC_LABELS,
     config,
     learning_rate,
-    merge_setting,
     mode,
     order_label,
     task_order,
 )
+from reports.tables.ensembles import merge_records
 from reports.tables.methods import methods_table
 from reports.tables.model import DIFF_NOTE, FLOOR, PARAMS_NOTE, Table, floor_record, summarize
 from study.metrics import METRICS
@@ -31,15 +31,6 @@ COMPLETED_NOTE = "Completed trials only; trials stopped early by ASHA appear in 
 _METHOD_NAMES = {"lora": "LoRA", "dora": "DoRA", "full": "Full"}
 _TARGET_RANK = {"qkv": 0, "attn": 1, "all_linear": 2}
 _BIAS_RANK = {"none": 0, "all": 1}
-_MERGE_NAMES = {
-    "eoe": "EoE",
-    "fedavg": "FedAvg (paper: AvgFed)",
-    "orthoada": "OrthoAda",
-    "ties": "TIES",
-    "dare": "DARE",
-    "dare_ties": "DARE-TIES",
-    "task_arithmetic": "Task arithmetic",
-}
 
 
 def build_tables(rows: list[TrialRecord], floors: dict[str, float] | None = None) -> list[Table]:
@@ -258,7 +249,7 @@ def table3(rows: list[TrialRecord]) -> Table | None:
     merges = [r for r in rows if r.is_merge]
     if not seq and not merges:
         return None
-    records = _sequential_records(seq) + _merge_records(merges)
+    records = _sequential_records(seq) + merge_records(merges)
     return Table(
         key="table3",
         title="Table 3: PEFT multi-task (dev): sequential training and model ensembles",
@@ -317,87 +308,3 @@ def _sequential_records(seq: list[TrialRecord]) -> list[dict[str, Any]]:
             | summarize(groups[key], paper)
         )
     return records
-
-
-Setting = tuple[tuple[float | None, ...], float | None]  # (λ per task, density)
-
-
-def chosen_setting(settings: dict[Setting, list[TrialRecord]]) -> Setting | None:
-    """The λ setting with the best validation score at the first stage-1 seed (where the
-    search ran); ties to the smaller setting. None without a scored row."""
-    seeds = [r.seed_value for rows in settings.values() for r in rows]
-    if not seeds:
-        return None
-    first = min(seeds)
-    scored: dict[Setting, float] = {}
-    for key, rows in settings.items():
-        found = [r.selection_score() for r in rows if r.seed_value == first]
-        found = [s for s in found if s is not None]
-        if found:
-            scored[key] = sum(found) / len(found)
-    if not scored:
-        return None
-    return min(scored, key=lambda k: (-scored[k], repr(k)))
-
-
-def _merge_records(merges: list[TrialRecord]) -> list[dict[str, Any]]:
-    by_method: dict[str, dict[Setting, list[TrialRecord]]] = {}
-    for r in merges:
-        name, lambdas, density = merge_setting(r)
-        by_method.setdefault(name, {}).setdefault((lambdas, density), []).append(r)
-    for name in ref.MERGE_PAPER_NAMES:
-        by_method.setdefault(name, {})
-    order = list(_MERGE_NAMES)
-    records = []
-    for name in sorted(by_method, key=lambda n: (order.index(n) if n in order else 99, n)):
-        settings = by_method[name]
-        chosen = chosen_setting(settings)
-        paper_key = _paper_setting(name, settings)
-        label = _MERGE_NAMES.get(name, name)
-        if chosen is not None:
-            same = chosen == paper_key
-            how = "chosen on validation" + (" (the paper's λ)" if same else "")
-            paper = ref.table3_ensemble(name) if same or paper_key is None else None
-            records.append(_merge_record(name, f"{label}, {how}", chosen, settings, paper))
-        if paper_key is not None and paper_key != chosen:
-            paper = ref.table3_ensemble(name)
-            records.append(
-                _merge_record(name, f"{label}, the paper's λ", paper_key, settings, paper)
-            )
-        if chosen is None and paper_key is None:
-            records.append(_merge_record(name, label, None, settings, ref.table3_ensemble(name)))
-    return records
-
-
-def _paper_setting(name: str, settings: dict[Setting, list[TrialRecord]]) -> Setting | None:
-    """The setting at the paper's λ (EoE 1, FedAvg and OrthoAda 1/3 per task), if it ran."""
-    lam = ref.PAPER_LAMBDA.get(name)
-    if lam is None:
-        return None
-    for key in settings:
-        lambdas, _ = key
-        if lambdas and all(x is not None and abs(x - lam) < 1e-6 for x in lambdas):
-            return key
-    return None
-
-
-def _merge_record(
-    name: str,
-    title: str,
-    key: Setting | None,
-    settings: dict[Setting, list[TrialRecord]],
-    paper: dict | None,
-) -> dict[str, Any]:
-    lambdas, density = key if key else ((), None)
-    setting = ""
-    if key:
-        setting = "lambda=(" + ", ".join(f"{x:g}" for x in lambdas if x is not None) + ")"
-        setting += f", density {density:g}" if density is not None else ""
-    return (
-        {"group": "ensemble", "name": title, "setting": setting}
-        | {"task_order": None, "method": None, "r": None, "targets": None, "bias": None}
-        | {"merge_method": name}
-        | {"lambdas": " ".join(f"{x!r}" for x in lambdas), "density": density}
-        | {"n_settings": len(settings)}
-        | summarize(settings.get(key, []) if key else [], paper)
-    )
