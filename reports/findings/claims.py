@@ -11,7 +11,9 @@ paired by seed, and only the paired ones are listed. A claim whose study has no 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,24 +49,53 @@ def at_paper_point(rows: list[TrialRecord], **match: Any) -> dict[int, TrialReco
     return groups[key]
 
 
-def paired(a: dict[Any, TrialRecord], b: dict[Any, TrialRecord]) -> tuple[list[float], list[str]]:
-    """(A - B dev overall per shared key, the paired trials' ids)."""
-    keys = sorted(set(a) & set(b), key=str)
-    diffs = [a[k].overall - b[k].overall for k in keys]
-    trials = [str(side[k].trial_id) for side in (a, b) for k in keys]
-    return diffs, trials
+@dataclass(frozen=True)
+class Contrast:
+    """One comparison a claim rests on, per seed: the sum of weight x dev overall over its arms
+    (A - B: +1 and -1; a slope: the least-squares weights; an average over task orders: 1/k)."""
+
+    effect: str
+    """What the values are, in words, e.g. "DoRA - LoRA, dev overall"."""
+    kind: str
+    """A VERDICTS key: greater | at_least | same."""
+    weights: tuple[tuple[str, float], ...]
+    """(arm, weight) pairs."""
+    min_effect: float = MIN_EFFECT
+
+    def seeds(self, arms: dict[str, dict[int, TrialRecord]]) -> list[int]:
+        """The seeds every arm of the contrast has, in order."""
+        sets = [set(arms.get(a, {})) for a, _ in self.weights]
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def values(self, arms: dict[str, dict[int, TrialRecord]], seeds: list[int]) -> list[float]:
+        return [sum(w * arms[a][s].overall for a, w in self.weights) for s in seeds]
 
 
-def _compare(claim: str, source: str, kind: str, effect: str, a: dict, b: dict) -> Finding:
-    if not a or not b:
-        why = "no completed trials of both configurations at the paper's point"
-        return not_run(claim, source, "lora_sweep", why)
-    diffs, trials = paired(a, b)
-    return judge(claim, source, "lora_sweep", kind, effect, diffs, trials)
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the paper (or a study's best against its next configurations), with the
+    configurations ("arms") it rests on: arm -> seed -> completed row."""
+
+    claim: str
+    source: str
+    study: str
+    contrasts: tuple[Contrast, ...] = ()
+    arms: dict[str, dict[int, TrialRecord]] = dataclasses.field(default_factory=dict)
+    rule: str = "all"
+    """all: every contrast must hold (an intersection-union test). orders: every pair of arms
+    within ±E (the task order; Tukey's intervals, Bonferroni's under --decide)."""
+    missing: str = ""
+    """Why it cannot be judged yet (a "not run" verdict); "" when it can."""
+    chosen: tuple[str, ...] = ()
+    """Arms the search chose on validation: their search run is not a pilot seed (--decide)."""
 
 
-def findings(rows: list[TrialRecord]) -> list[Finding]:
-    """One Finding per claim of the paper, in the paper's order."""
+def _pair(effect: str, kind: str, a: str = "A", b: str = "B") -> Contrast:
+    return Contrast(effect, kind, ((a, 1.0), (b, -1.0)))
+
+
+def paper_claims(rows: list[TrialRecord]) -> list[Claim]:
+    """The paper's claims, in the paper's order, with the rows each rests on."""
     done = [r for r in rows if r.completed]
     single = [r for r in done if not r.is_merge and mode(r) == "single_task"]
     single = [r for r in single if not config(r).get("orthogonal")]
@@ -72,37 +103,37 @@ def findings(rows: list[TrialRecord]) -> list[Finding]:
     def point(method: str, r: int, targets: str, bias: str = "none") -> dict[int, TrialRecord]:
         return at_paper_point(single, method=method, r=r, targets=targets, bias=bias)
 
+    def two(claim: str, source: str, contrast: Contrast, a: dict, b: dict) -> Claim:
+        why = "" if a and b else "no completed trials of both configurations at the paper's point"
+        return Claim(claim, source, "lora_sweep", (contrast,), {"A": a, "B": b}, missing=why)
+
     return [
         _rank_trend(point),
-        _compare(
+        two(
             "DoRA ≥ LoRA at r=64 on q/k/v",
             "Table 2, rows 4-5",
-            "greater",
-            "DoRA - LoRA, dev overall",
+            _pair("DoRA - LoRA, dev overall", "at_least"),
             point("dora", 64, "qkv"),
             point("lora", 64, "qkv"),
         ),
-        _compare(
+        two(
             "all linear layers > q/k/v at r=64",
             "Table 2, rows 4 and 6",
-            "greater",
-            "all linear - q/k/v, dev overall",
+            _pair("all linear - q/k/v, dev overall", "greater"),
             point("lora", 64, "all_linear"),
             point("lora", 64, "qkv"),
         ),
-        _compare(
+        two(
             "bias training changes nothing",
             "Table 2, rows 6-7",
-            "same",
-            "bias - no bias (all linear, r=64), dev overall",
+            _pair("bias - no bias (all linear, r=64), dev overall", "same"),
             point("lora", 64, "all_linear", "all"),
             point("lora", 64, "all_linear"),
         ),
-        _compare(
+        two(
             "r=128 ≥ r=64 on all linear layers",
             "Table 2, rows 7-8",
-            "greater",
-            "r=128 - r=64 (all linear, bias), dev overall",
+            _pair("r=128 - r=64 (all linear, bias), dev overall", "at_least"),
             point("lora", 128, "all_linear", "all"),
             point("lora", 64, "all_linear", "all"),
         ),
@@ -112,45 +143,96 @@ def findings(rows: list[TrialRecord]) -> list[Finding]:
     ]
 
 
-def _rank_trend(point) -> Finding:  # noqa: ANN001
+def findings(rows: list[TrialRecord]) -> list[Finding]:
+    """One Finding per claim of the paper, in the paper's order."""
+    return [judge_claim(c) for c in paper_claims(rows)]
+
+
+def judge_claim(c: Claim) -> Finding:
+    """A claim's verdict from the seeds its arms share (verdicts.py has the rules)."""
+    if c.missing:
+        return not_run(c.claim, c.source, c.study, c.missing)
+    if c.rule == "orders":
+        table = {o: {s: row.overall for s, row in seeds.items()} for o, seeds in c.arms.items()}
+        tukey = tukey_intervals(table)
+        shared = list(tukey.seeds) if tukey else []
+        trials = [str(c.arms[o][s].trial_id) for o in sorted(c.arms) for s in shared]
+        effect = c.contrasts[0].effect if c.contrasts else "dev overall, order - order"
+        return judge_tukey(c.claim, c.source, c.study, effect, tukey, trials)
+    parts = []
+    for contrast in c.contrasts:
+        seeds = contrast.seeds(c.arms)
+        diffs = contrast.values(c.arms, seeds)
+        trials = [str(c.arms[a][s].trial_id) for a, _ in contrast.weights for s in seeds]
+        parts.append(
+            judge(
+                c.claim,
+                c.source,
+                c.study,
+                contrast.kind,
+                contrast.effect,
+                diffs,
+                trials,
+                min_effect=contrast.min_effect,
+            )
+        )
+    found = parts[0] if len(parts) == 1 else combine(c.claim, c.source, c.study, parts)
+    if c.study == "merge" and found.verdict == "inconclusive" and found.n < MIN_PAIRS:
+        # more merge trials cannot help: every one reads the same stage-1 adapters
+        words = f"train stage 1 with {MIN_PAIRS} or more seeds"
+        found = dataclasses.replace(found, to_decide=words)
+    return found
+
+
+def _rank_trend(point) -> Claim:  # noqa: ANN001
+    """The least-squares slope of dev overall on log2 r, per seed: a linear contrast."""
     claim, source = "the overall score rises with r for q/k/v LoRA", "Table 2, rows 1-4"
-    per_rank = {r: point("lora", r, "qkv") for r in RANKS}
-    if any(not s for s in per_rank.values()):
-        return not_run(claim, source, "lora_sweep", "not every rank 2, 4, 16, 64 has trials")
-    seeds = sorted(set.intersection(*(set(s) for s in per_rank.values())))
+    arms = {f"r={r}": point("lora", r, "qkv") for r in RANKS}
     x = np.log2(RANKS)
-    slopes = [float(np.polyfit(x, [per_rank[r][s].overall for r in RANKS], 1)[0]) for s in seeds]
-    trials = [str(per_rank[r][s].trial_id) for r in RANKS for s in seeds]
+    w = (x - x.mean()) / float(((x - x.mean()) ** 2).sum())
+    weights = tuple((f"r={r}", float(wr)) for r, wr in zip(RANKS, w, strict=True))
     effect = "slope of dev overall per doubling of r, per seed"
-    return judge(
-        claim, source, "lora_sweep", "greater", effect, slopes, trials, min_effect=SLOPE_EFFECT
-    )
+    contrast = Contrast(effect, "greater", weights, SLOPE_EFFECT)
+    why = "" if all(arms.values()) else "not every rank 2, 4, 16, 64 has trials"
+    return Claim(claim, source, "lora_sweep", (contrast,), arms, missing=why)
 
 
-def _head_designs(done: list[TrialRecord]) -> Finding:
-    """Design 3 against 1 and 2, paired by (task order, seed): the seeds of each order."""
+def _head_designs(done: list[TrialRecord]) -> Claim:
+    """Design 3 against 1 and 2, per seed averaged over the task orders every design ran: the
+    seeds are the pairs (orders of one seed share its data order, and are not independent)."""
     claim, source = "head design 3 > designs 1 and 2", "Figure 2"
     full = sorted(
         (r for r in done if not r.is_merge and r.method == "full"),
         key=lambda r: (config_key(r.config), r.seed_value),
     )
-    by: dict[int, dict[tuple[str, int], TrialRecord]] = {1: {}, 2: {}, 3: {}}
+    arms: dict[str, dict[int, TrialRecord]] = {}
     for r in full:
         design = config(r).get("head_design")
-        if design in by:
-            by[design].setdefault((task_order(r), r.seed_value), r)
-    if not all(by.values()):
-        return not_run(claim, source, "full_finetune", "not every head design has trials")
-    parts = []
+        if design in (1, 2, 3):
+            arms.setdefault(f"design {design}, {task_order(r)}", {}).setdefault(r.seed_value, r)
+    orders = [
+        o
+        for o in sorted({k.split(", ", 1)[1] for k in arms})
+        if all(f"design {d}, {o}" in arms for d in (1, 2, 3))
+    ]
+    if not orders:
+        why = "not every head design has trials of one task order"
+        return Claim(claim, source, "full_finetune", missing=why)
+    contrasts = []
     for other in (1, 2):
-        diffs, trials = paired(by[3], by[other])
-        effect = f"design 3 - design {other}, paired by task order and seed"
-        parts.append(judge(claim, source, "full_finetune", "greater", effect, diffs, trials))
-    return combine(claim, source, "full_finetune", parts)
+        weights = tuple(
+            (f"design {d}, {o}", sign / len(orders))
+            for o in orders
+            for d, sign in ((3, 1.0), (other, -1.0))
+        )
+        effect = f"design 3 - design {other}, per seed over {len(orders)} task order(s)"
+        contrasts.append(Contrast(effect, "greater", weights))
+    kept = {k: v for k, v in arms.items() if k.split(", ", 1)[1] in orders}
+    return Claim(claim, source, "full_finetune", tuple(contrasts), kept)
 
 
-def _task_order(done: list[TrialRecord]) -> Finding:
-    """Every pair of orders within ±E, as one claim: Tukey's intervals over order x seed."""
+def _task_order(done: list[TrialRecord]) -> Claim:
+    """Every pair of orders within ±E, as one claim over order x seed."""
     claim, source = "the task order barely moves the overall score", "Table 3, top"
     method, r, targets, bias = ref.SEQUENTIAL_SETTING
     seq = [x for x in done if not x.is_merge and mode(x) == "sequential" and x.method != "full"]
@@ -161,19 +243,17 @@ def _task_order(done: list[TrialRecord]) -> Finding:
         order: at_paper_point(group, method=method, r=r, targets=targets, bias=bias)
         for order, group in by_order.items()
     }
-    orders = {o: s for o, s in orders.items() if s}
+    orders = {o: s for o, s in sorted(orders.items()) if s}
     if len(orders) < 2:
         why = "fewer than two task orders have trials at the paper's setting"
-        return not_run(claim, source, "multitask_order", why)
-    table = {o: {s: row.overall for s, row in seeds.items()} for o, seeds in orders.items()}
-    tukey = tukey_intervals(table)
-    shared = tukey.seeds if tukey else ()
-    trials = [str(orders[o][s].trial_id) for o in sorted(orders) for s in shared]
-    effect = "dev overall, order - order"
-    return judge_tukey(claim, source, "multitask_order", effect, tukey, trials)
+        return Claim(claim, source, "multitask_order", missing=why)
+    contrasts = tuple(
+        _pair(f"{a} - {b}, dev overall", "same", a, b) for a, b in itertools.combinations(orders, 2)
+    )
+    return Claim(claim, source, "multitask_order", contrasts, orders, rule="orders")
 
 
-def _ensembles(done: list[TrialRecord]) -> Finding:
+def _ensembles(done: list[TrialRecord]) -> Claim:
     """EoE against FedAvg and OrthoAda at the paper's λ, paired by stage-1 seed."""
     claim, source = "EoE > FedAvg and OrthoAda", "Table 3, bottom"
     by: dict[str, dict[int, TrialRecord]] = {}
@@ -184,15 +264,9 @@ def _ensembles(done: list[TrialRecord]) -> Finding:
             by.setdefault(name, {}).setdefault(r.seed_value, r)
     if set(by) != set(ref.PAPER_LAMBDA):
         why = "EoE, FedAvg or OrthoAda at the paper's λ is missing"
-        return not_run(claim, source, "merge", why)
-    parts = []
-    for other in ("fedavg", "orthoada"):
-        diffs, trials = paired(by["eoe"], by[other])
-        effect = f"EoE - {other}, paired by stage-1 seed"
-        parts.append(judge(claim, source, "merge", "greater", effect, diffs, trials))
-    found = combine(claim, source, "merge", parts)
-    if found.verdict == "inconclusive" and found.n < MIN_PAIRS:
-        # more merge trials cannot help: every one reads the same stage-1 adapters
-        words = f"train stage 1 with {MIN_PAIRS} or more seeds"
-        found = dataclasses.replace(found, to_decide=words)
-    return found
+        return Claim(claim, source, "merge", missing=why)
+    contrasts = tuple(
+        _pair(f"EoE - {other}, paired by stage-1 seed", "greater", "eoe", other)
+        for other in ("fedavg", "orthoada")
+    )
+    return Claim(claim, source, "merge", contrasts, by)

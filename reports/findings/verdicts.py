@@ -1,13 +1,15 @@
 """A Finding and the rules that give it its verdict (dev overall of paired trials).
 
-Rules, with E = MIN_EFFECT (a claim on another scale, the rank slope, states its own E):
-    A > B            holds when the 95% t interval of A - B lies above 0, reversed when it
-                     lies below 0.
-    no difference    holds when the interval lies within ±E, differs when it lies entirely
-                     outside ±E.
+Rules, with E = MIN_EFFECT (a claim on another scale, the rank slope, states its own E), in
+this order of precedence (VERDICTS):
+    no practical difference  the 95% interval of A - B lies within ±E, even if it also excludes
+                     0: an "A > B" claim reads so; "A ≥ B" and "no difference" hold.
+    A > B, A ≥ B     hold when the interval lies above 0, are reversed when it lies below 0.
+    no difference    differs when the interval lies entirely outside ±E.
     every pair ~     (task order) holds when every Tukey interval lies within ±E, differs when
                      one lies entirely outside ±E.
     Fewer than MIN_PAIRS pairs, or no spread at all, is inconclusive, as is anything else.
+With --decide the intervals are Stein's (reports/stein.py) and an undecided claim says why.
 
 Each verdict has p_verdict: the smallest alpha at which the same interval, at level 1 - alpha,
 still gives it (for a t interval, twice the one-sided p of its test). Holm's step-down over the
@@ -50,7 +52,10 @@ class Finding:
     source: str
     study: str
     verdict: str
-    """holds | reversed | differs | inconclusive | not run."""
+    """holds | reversed | differs | no practical difference | inconclusive | not run; with
+    --decide also undecided | undecided within the budget | pending."""
+    reading: str = ""
+    """Where the interval lies (a READINGS entry): says which way an A ≥ B claim holds."""
     effect: str = ""
     """What the numbers are, e.g. "DoRA - LoRA, dev overall"."""
     mean: float = math.nan
@@ -58,7 +63,7 @@ class Finding:
     high: float = math.nan
     """The mean difference and its 95% interval (Tukey's, for the task order)."""
     n: int = 0
-    """Pairs the difference is over (seeds; (task order, seed) for the head designs)."""
+    """Pairs the difference is over: seeds (stage-1 seeds for the ensembles)."""
     p_one_sided: float = math.nan
     """The one-sided paired t-test's p (H1: A > B; a 'no difference' claim: the larger of the
     two one-sided p's against ±E). NaN below MIN_PAIRS pairs or with no spread."""
@@ -85,6 +90,64 @@ def not_run(claim: str, source: str, study: str, why: str = "") -> Finding:
     return Finding(claim, source, study, "not run", effect=why, note=note, to_decide=command)
 
 
+READINGS = ("within ±E", "above E", "above 0", "below -E", "below 0", "spans 0")
+"""Where a 95% interval lies, first match wins: within ±E is read first, even when it also
+excludes 0 (an effect smaller than E is no practical difference)."""
+VERDICTS = {
+    "greater": dict(
+        zip(
+            READINGS,
+            ("no practical difference", "holds", "holds", "reversed", "reversed", "inconclusive"),
+            strict=True,
+        )
+    ),
+    "at_least": dict(
+        zip(
+            READINGS,
+            ("holds", "holds", "holds", "reversed", "reversed", "inconclusive"),
+            strict=True,
+        )
+    ),
+    "same": dict(
+        zip(
+            READINGS,
+            ("holds", "differs", "inconclusive", "differs", "inconclusive", "inconclusive"),
+            strict=True,
+        )
+    ),
+}
+"""kind -> reading -> verdict. greater: A > B. at_least: A ≥ B, which holds as "greater" or
+as "no practical difference" (Finding.reading says which). same: no difference."""
+KINDS = tuple(VERDICTS)
+
+
+def read_interval(low, high, effect: float):  # noqa: ANN001, ANN201
+    """The READINGS entry of each interval (floats or numpy arrays of them)."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    conditions = [
+        (-effect <= low) & (high <= effect),
+        low > effect,
+        low > 0,
+        high < -effect,
+        high < 0,
+    ]
+    out = np.select(conditions, READINGS[:-1], default=READINGS[-1])
+    return str(out) if out.ndim == 0 else out
+
+
+def reading_p(kind: str, reading: str, above, below, effect: float) -> float:  # noqa: ANN001
+    """The alpha at which the same kind of interval, at level 1 - alpha, still gives the verdict
+    `reading` gives: twice the one-sided p of its test. above(shift) / below(shift): the
+    one-sided p of H1: mu > shift / mu < shift. A > B and A ≥ B test against 0, no difference
+    against ±E. NaN for "spans 0"."""
+    if reading == "within ±E":
+        return 2 * max(above(-effect), below(effect))  # two one-sided tests (TOST)
+    if reading == READINGS[-1]:
+        return math.nan
+    bound = effect if kind == "same" else 0.0
+    return 2 * (above(bound) if reading.startswith("above") else below(-bound))
+
+
 def judge(
     claim: str,
     source: str,
@@ -96,27 +159,25 @@ def judge(
     note: str = "",
     min_effect: float = MIN_EFFECT,
 ) -> Finding:
-    """kind: "greater" (A > B) or "same" (no difference) over paired differences A - B."""
+    """kind: a VERDICTS key, over paired differences A - B and their 95% t interval."""
     d = np.asarray(diffs, dtype=np.float64)
     iv = mean_interval(list(d))
     decidable = iv.n >= MIN_PAIRS and iv.std > 0
-    if kind == "greater":
-        p_show = one_sided_p(d)
-        verdict, p = "inconclusive", math.nan
-        if decidable and iv.low > 0:
-            verdict, p = "holds", 2 * one_sided_p(d)
-        elif decidable and iv.high < 0:
-            verdict, p = "reversed", 2 * one_sided_p(-d)
+    reading = read_interval(iv.low, iv.high, min_effect) if decidable else READINGS[-1]
+    verdict = VERDICTS[kind][reading]
+    p = math.nan
+    if verdict != "inconclusive":
+        p = reading_p(
+            kind,
+            reading,
+            lambda shift: one_sided_p(d, shift),
+            lambda shift: one_sided_p(-d, -shift),
+            min_effect,
+        )
+    if kind == "same":
+        p_show = max(one_sided_p(d, -min_effect), one_sided_p(-d, -min_effect))  # TOST
     else:
-        e = min_effect
-        p_show = max(one_sided_p(d, -e), one_sided_p(-d, -e))  # TOST
-        verdict, p = "inconclusive", math.nan
-        if decidable and -e <= iv.low and iv.high <= e:
-            verdict, p = "holds", 2 * p_show
-        elif decidable and iv.low > e:
-            verdict, p = "differs", 2 * one_sided_p(d, e)
-        elif decidable and iv.high < -e:
-            verdict, p = "differs", 2 * one_sided_p(-d, e)
+        p_show = one_sided_p(d)
     needed, words = None, ""
     if verdict == "inconclusive":
         needed, words = plan_seeds(iv.n, iv.std, min_effect)
@@ -125,6 +186,7 @@ def judge(
         source=source,
         study=study,
         verdict=verdict,
+        reading=reading if decidable else "",
         effect=effect,
         mean=iv.mean,
         low=iv.low,
