@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from study.errors import UserError
+from study.folder_lock import holder
 from study.records import TRIALS, StudyMeta, TrialRecord, read_meta, read_records
+from study.records.decisions import DecidePlan, read_decide_plan
 
 PAPER = "paper"
 # The studies behind Tables 1-3 and Figures 1-2; "merge" holds the ensemble rows of Table 3.
@@ -28,6 +30,10 @@ class Source:
     """Its study.json; None where it has none or it cannot be read."""
     rows: list[TrialRecord]
     trials_sha256: str
+    decide: DecidePlan | None = None
+    """Its decide.json (`run --decide`); None without one."""
+    running: bool = False
+    """A live process holds the folder (the study is still running)."""
 
 
 @dataclass
@@ -123,4 +129,6 @@ def _read_source(name: str, folder: Path) -> Source | None:
         meta=meta,
         rows=rows,
         trials_sha256=digest,
+        decide=read_decide_plan(folder),
+        running=holder(folder) is not None,
     )

@@ -40,3 +40,25 @@ def hold_study_folder(folder: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def holder(folder: str | Path) -> str | None:
+    """Who holds the folder's lock now ("pid 123 on host (command)"); None when no live process
+    does (never ran, ended, or died: the kernel released it). Takes and drops the lock itself,
+    so it never blocks."""
+    path = Path(folder) / LOCK
+    if not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -97,6 +97,14 @@ class RunOptions(TrialOptions):
     max_params_pct: float | None = field(default=None, metadata=cli(metavar="P"))
     """A parameter budget: proposals above P% params_pct (counted before training) never
     run."""
+    decide: bool = False
+    """After the search and its reruns, give the study's claims seeds until each is decided
+    (Stein's two-stage procedure) or --budget-min is spent."""
+    min_effect: float = field(default=0.005, metadata=cli(metavar="E"))
+    """--decide: the smallest difference in dev overall worth knowing (default: 0.005)."""
+    budget_min: float | None = field(default=None, metadata=cli(metavar="M"))
+    """--decide: minutes of trials the decide phase may run, counted in recorded trial
+    seconds (default: no limit)."""
     dashboard_host: str = "127.0.0.1"
     """The dashboard's bind address for a local Ray (default: 127.0.0.1)."""
     dashboard_port: int | None = None

@@ -58,6 +58,12 @@ class StudyPlan:
     """The sampler's seed."""
     max_params_pct: float | None = None
     """Proposals above this params_pct are pruned before they run (search.py)."""
+    decide: bool = False
+    """Run the decide phase after the reruns (study/decide)."""
+    min_effect: float = 0.005
+    """--decide's E."""
+    budget_s: float | None = None
+    """--decide's budget in recorded trial seconds; None: no limit."""
     reuse_workers: bool = True
     """Run trials one after another in the same worker process (Tune's reuse_actors): imports,
     weights and token caches load once per worker. False: a fresh, trial-named process each."""
@@ -140,6 +146,9 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
         seeds=counts.seeds,
         top_k=counts.top_k,
         max_params_pct=counts.max_params_pct,
+        decide=options.decide,
+        min_effect=options.min_effect,
+        budget_s=None if options.budget_min is None else options.budget_min * 60,
     )
 
 
@@ -176,7 +185,21 @@ def _trial_counts(spec: StudySpec, options: RunOptions) -> _Counts:
         raise UserError(f"--max-params-pct={budget:g} is invalid: must be > 0 and <= 100")
     if budget is not None and spec.kind != "train":
         raise UserError(f"--max-params-pct applies to training studies; {spec.name} merges")
+    _check_decide(options)
     return _Counts(samples, seeds, top_k, budget)
+
+
+def _check_decide(options: RunOptions) -> None:
+    if not options.decide:
+        if options.budget_min is not None:
+            raise UserError("--budget-min applies to the decide phase: add --decide")
+        return
+    if not 0 < options.min_effect < 1:
+        raise UserError(
+            f"--min-effect={options.min_effect:g} is invalid: must be > 0 and < 1 (dev overall)"
+        )
+    if options.budget_min is not None and not options.budget_min > 0:
+        raise UserError(f"--budget-min={options.budget_min:g} is invalid: must be > 0 minutes")
 
 
 @dataclass(frozen=True)

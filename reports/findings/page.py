@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from reports.findings.verdicts import ALPHA, Finding, interval_text
 from reports.palette import PAGE_SIZE, page_note, page_title
 from reports.stats import MIN_EFFECT, MIN_PAIRS
+from reports.stein import PROCEDURE
 from study.atomic import atomic_file
 
 FINDINGS_CSV = "findings.csv"
@@ -21,9 +22,14 @@ _VERDICT_COLORS = {
     "holds": "#D9F0D3",
     "reversed": "#F4CCCC",
     "differs": "#F4CCCC",
+    "no practical difference": "#D9F0D3",
     "inconclusive": "#FFF2CC",
+    "undecided": "#FFF2CC",
+    "undecided within the budget": "#FFF2CC",
+    "pending": "#EEEEEE",
     "not run": "#EEEEEE",
 }
+UNDECIDED = ("inconclusive", "not run", "undecided", "undecided within the budget", "pending")
 HEADERS = (
     "claim",
     "source",
@@ -42,11 +48,17 @@ def _cells(f: Finding) -> list[str]:
     interval = interval_text(f)
     p = "–" if not math.isfinite(f.p_one_sided) else f"{f.p_one_sided:.3f}"
     p = "<0.001" if p == "0.000" else p
-    decide = "–" if f.verdict not in ("inconclusive", "not run") else (f.to_decide or "unknown")
+    decide = "–" if f.verdict not in UNDECIDED else (f.to_decide or "unknown")
+    if f.started_with is not None:  # --decide: the seeds it had, was given, and their cost
+        given = f"{f.started_with} + {f.given} seeds, {f.minutes or 0:.0f} min"
+        decide = given if decide == "–" else f"{given}; {decide}"
+    verdict = f.verdict
+    if f.verdict == "holds" and f.reading == "within ±E":
+        verdict = "holds (no practical difference)"
     return [
         textwrap.fill(f.claim, 30),
         textwrap.fill(f.source, 14),
-        f.verdict,
+        textwrap.fill(verdict, 14),
         f.holm_verdict or "–",
         textwrap.fill(f.effect or f.note, 40),
         interval,
@@ -55,6 +67,17 @@ def _cells(f: Finding) -> list[str]:
         f"{f.min_effect:g}",
         textwrap.fill(decide, 24),
     ]
+
+
+DECIDE_NOTE = (
+    f"Claims with seeds 'a + b' were decided by `run --decide` with {PROCEDURE}: a pilot of "
+    "n0 seeds gives the sd s0 of each paired difference, n = max(n0, ((t.975 + t.8) s0 / E)^2) "
+    "seeds in all run, and the interval is the mean of the n ± t.975 s0 / sqrt(n) at n0 - 1 "
+    "degrees of freedom: its 95% coverage holds although n depends on the data. 'a + b': the "
+    "seeds it started with and those it was given; min: their recorded trial minutes. "
+    "Precedence: within ±E is 'no practical difference' (an A ≥ B claim then holds), then "
+    "holds / reversed, then undecided within the budget, then pending."
+)
 
 
 def findings_page(
@@ -85,6 +108,8 @@ def findings_page(
             cell.set_facecolor(_VERDICT_COLORS.get(verdict, "white"))
     tested = sum(f.verdict != "not run" for f in findings)
     notes = [f"{f.claim}: {f.note}" for f in findings if f.note and f.verdict != "not run"]
+    if any(f.started_with is not None for f in findings):
+        notes.insert(0, DECIDE_NOTE)
     page_note(
         fig,
         f"This page tests {tested} claim(s) ({len(findings) - tested} not run), each at the 95% "

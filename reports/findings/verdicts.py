@@ -82,6 +82,15 @@ class Finding:
     holm_p: float = math.nan
     holm_verdict: str = ""
     """The verdict once Holm's correction over the page's claims is applied."""
+    started_with: int | None = None
+    """--decide: the seeds the claim had before the decide phase."""
+    given: int | None = None
+    """--decide: the seeds the decide phase gave it."""
+    why: str = ""
+    """--decide: why it got those seeds (its pilot, Stein's n, the budget)."""
+    minutes: float | None = None
+    """--decide: the recorded minutes of the trials the decide phase ran for it (a trial two
+    claims share counts for both)."""
 
 
 def not_run(claim: str, source: str, study: str, why: str = "") -> Finding:

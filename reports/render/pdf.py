@@ -20,6 +20,7 @@ from reports.figures import trials as figures_trials
 from reports.figures.evp import evp_figure, evp_series, write_evp_csv
 from reports.findings.budgets import budget_findings
 from reports.findings.claims import findings
+from reports.findings.decided import with_decisions
 from reports.findings.page import findings_page, write_findings_csv
 from reports.findings.verdicts import with_holm
 from reports.loading import StudyData
@@ -62,7 +63,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     sections: list[tuple[str, list[Figure]]] = []
     skipped: list[str] = []
 
-    found_claims = with_holm(findings(rows))  # one family: the paper's claims
+    found_claims = with_holm(with_decisions(findings(rows), data))  # one family: the claims
     sections.append(("Findings: the paper's claims", [findings_page(found_claims)]))
     by_budget = with_holm(budget_findings(rows))  # another: the budget tiers
     if by_budget[0].verdict != "not run":  # a lora_sweep report keeps to the paper's claims

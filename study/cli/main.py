@@ -123,7 +123,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for plan in plans:
         if len(plans) > 1:
             print(f"== {args.study}: study {plan.spec.name} -> {plan.study_dir}", file=sys.stderr)
-        run_study(plan)
+        then = None
+        if plan.decide:
+            from study.decide.phase import decide_phase
+
+            then = decide_phase
+        run_study(plan, then)
         if not print_summary(plan):
             empty.append(plan)
     for plan in empty:  # never exit 0 having run nothing

@@ -48,17 +48,25 @@ class AfterEachTrial(tune.Callback):
         self.hook()
 
 
-def run_study(plan: StudyPlan) -> None:
+Then = Callable[["StudyPlan", "dict[str, Any] | None"], None]
+"""A phase run after the reruns in the same Ray session, e.g. study/decide's: (plan, stage1)."""
+
+
+def run_study(plan: StudyPlan, then: Then | None = None) -> None:
     """Run (or resume) the study while holding its folder: a second command on the same folder
     is refused at once (folder_lock.py)."""
     with hold_study_folder(plan.study_dir):
-        execute(plan)
+        execute(plan, then=then)
 
 
-def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None) -> None:
-    """Run (or resume) the study until it has plan.samples trials. after_each_trial (a
-    module-level function, as Tune pickles it) runs in the driver after each trial of a new
-    study (the benchmark's plain runs)."""
+def execute(
+    plan: StudyPlan,
+    after_each_trial: Callable[[], None] | None = None,
+    then: Then | None = None,
+) -> None:
+    """Run (or resume) the study until it has plan.samples trials, then its reruns, then
+    `then`. after_each_trial (a module-level function, as Tune pickles it) runs in the driver
+    after each trial of a new study (the benchmark's plain runs)."""
     callbacks = (AfterEachTrial(after_each_trial),) if after_each_trial else ()
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     init_ray(plan)
@@ -90,6 +98,8 @@ def execute(plan: StudyPlan, after_each_trial: Callable[[], None] | None = None)
             tuner = new_tuner(plan, stage1, callbacks)
         tuner.fit()
         run_reruns(plan, callbacks, stage1)
+        if then is not None:
+            then(plan, stage1)
     finally:
         ray.shutdown()
 
@@ -152,8 +162,34 @@ def run_reruns(
 ) -> None:
     """The seed reruns (reruns.py) as a second experiment, NAME-reruns, in the same storage;
     a merge study's merge the other seeds' stage-1 adapters."""
-    exp_path = f"{plan.storage}/{plan.spec.name}{RERUNS}"
-    if tune.Tuner.can_restore(exp_path):  # chosen when the search ended; continue them
+    name = f"{plan.spec.name}{RERUNS}"
+    if tune.Tuner.can_restore(f"{plan.storage}/{name}"):  # chosen when the search ended
+        run_points(plan, [], name, "rerun", callbacks, stage1)
+        return
+    points = rerun_points(plan, read_records(plan.study_dir))
+    if not points:
+        return
+    print(
+        f"{plan.spec.name}: {len(points)} seed reruns of the chosen configurations "
+        f"({plan.seeds} seeds each, never stopped early)",
+        file=sys.stderr,
+    )
+    run_points(plan, points, name, "rerun", callbacks, stage1)
+
+
+def run_points(
+    plan: StudyPlan,
+    points: list[dict[str, Any]],
+    name: str,
+    phase: str,
+    callbacks: tuple[tune.Callback, ...] = (),
+    stage1: dict[str, Any] | None = None,
+) -> None:
+    """Run `points` (params, seed included) as the experiment `name`, never stopped early,
+    recorded with `phase`; an experiment of that name that can be restored is continued
+    instead (its unfinished trials; the recorded ones report their rows again)."""
+    exp_path = f"{plan.storage}/{name}"
+    if tune.Tuner.can_restore(exp_path):
         tuner = tune.Tuner.restore(
             exp_path,
             trainable=make_trainable(plan, stage1),
@@ -161,14 +197,6 @@ def run_reruns(
             resume_errored=False,
         )
     else:
-        points = rerun_points(plan, read_records(plan.study_dir))
-        if not points:
-            return
-        print(
-            f"{plan.spec.name}: {len(points)} seed reruns of the chosen configurations "
-            f"({plan.seeds} seeds each, never stopped early)",
-            file=sys.stderr,
-        )
         tuner = tune.Tuner(
             make_trainable(plan, stage1),
             param_space={RERUN: tune.grid_search(points)},
@@ -179,9 +207,16 @@ def run_reruns(
                 trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
                 trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
             ),
-            run_config=_run_config(plan, f"{plan.spec.name}{RERUNS}", callbacks, "rerun"),
+            run_config=_run_config(plan, name, callbacks, phase),
         )
     tuner.fit()
+
+
+def stage1_for(plan: StudyPlan, seeds: int) -> dict[str, Any]:
+    """A merge study's stage-1 adapters for `seeds` seeds (trained where missing)."""
+    from study.merge.stage1 import prepare_task_adapters
+
+    return prepare_task_adapters(plan.base, plan.study_dir, seeds, progress=True)
 
 
 def _run_config(
