@@ -79,14 +79,16 @@ def study_claims(
     (a, best_seeds), out = arms[0], []
     for place, (b, seeds) in enumerate(arms[1:], start=2):
         contrast = Contrast(f"{a} - {b}, dev overall", "greater", ((a, 1.0), (b, -1.0)), effect)
-        claim = f"the best configuration > #{place}: {b}"
+        claim = f"the best ({a}) > #{place} ({b})"
         arms_of = {a: best_seeds, b: seeds}
         out.append(Claim(claim, "this study's search", study, (contrast,), arms_of, chosen=(a, b)))
     return out
 
 
 def _label(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != SEED)
+    """e.g. 'lr=0.00106 r=4' (floats to 3 significant digits)."""
+    shown = {k: f"{v:.3g}" if isinstance(v, float) else v for k, v in params.items()}
+    return " ".join(f"{k}={v}" for k, v in sorted(shown.items()) if k != SEED)
 
 
 def pilot_seeds(base_seed: int, n0: int, chosen: bool) -> tuple[int, ...]:
@@ -132,7 +134,7 @@ def new_plan(
         seconds_per_trial=seconds,
         claims=tuple(plans),
     )
-    return fund(plan, rows, [i for i, p in enumerate(plans) if lacking(p, rows)], "pilot")
+    return fund(plan, rows, list(range(len(plans))), "pilot")
 
 
 def seconds_per_trial(rows: list[TrialRecord], arms: list[dict[str, Any]]) -> dict[str, float]:
@@ -184,19 +186,23 @@ def fund(plan: DecidePlan, rows: list[TrialRecord], which: list[int], stage: str
             paid |= {(params_key(a), s) for a, s in lacking(c, rows)}
             claims[i] = replace(c, funded=True, cost_s=cost, why=_why(c, stage, cost))
         else:
-            claims[i] = replace(c, funded=False, cost_s=cost, why=_why(c, stage, cost, False))
+            why = _why(c, stage, cost, max(left, 0.0))
+            claims[i] = replace(c, funded=False, cost_s=cost, why=why)
     return plan.replace(claims=tuple(claims))
 
 
-def _why(c: ClaimPlan, stage: str, cost: float, funded: bool = True) -> str:
+def _why(c: ClaimPlan, stage: str, cost: float, left: float | None = None) -> str:
+    """Why the claim gets its seeds; left: the budget's seconds left when it was not funded."""
     minutes = cost / 60
     if stage == "pilot":
         base = f"pilot of {len(c.pilot)} seeds {list(c.pilot)}"
     else:
         s0 = ", ".join(f"{s:.4f}" for s in c.s0)
         base = f"{PROCEDURE}: pilot sd {s0} -> n={c.n}"
-    if not funded:
-        return f"{base}; not funded: needs {minutes:.1f} more min than the budget left"
+    if left is not None:
+        if (c.n or 0) > MAX_PAIRS:
+            return f"{base}; not run: more than {MAX_PAIRS} seeds"
+        return f"{base}; not funded: needs {minutes:.1f} min, the budget has {left / 60:.1f} left"
     return f"{base}; {minutes:.1f} min of trials" if cost else f"{base}; already run"
 
 
@@ -256,6 +262,16 @@ def plan_second_stage(plan: DecidePlan, rows: list[TrialRecord]) -> DecidePlan:
         claims[i] = replace(c, s0=tuple(s0), n=n, seeds=c.pilot + extra, funded=False)
         planned.append(i)
     plan = plan.replace(claims=tuple(claims))
+    return fund(plan, rows, planned, "stein") if planned else plan
+
+
+def with_budget(plan: DecidePlan, rows: list[TrialRecord], budget_s: float) -> DecidePlan:
+    """A resume with another --budget-min: the new budget, and the claims it did not fund
+    funded again where it now can (funding reads costs only, never a claim's mean)."""
+    plan = plan.replace(budget_s=budget_s)
+    unplanned = [i for i, c in enumerate(plan.claims) if not c.funded and not c.planned]
+    plan = fund(plan, rows, unplanned, "pilot") if unplanned else plan
+    planned = [i for i, c in enumerate(plan.claims) if not c.funded and c.planned]
     return fund(plan, rows, planned, "stein") if planned else plan
 
 

@@ -20,6 +20,7 @@ from study.decide.allocate import (
     new_plan,
     plan_second_stage,
     study_claims,
+    with_budget,
 )
 from study.records import read_records
 from study.records.decisions import DecidePass, DecidePlan, read_decide_plan, write_decide_plan
@@ -50,6 +51,10 @@ def decide_phase(plan: StudyPlan, stage1: dict[str, Any] | None) -> None:
         )
         write_decide_plan(folder, dplan)  # before its first trial runs
         _say(plan, dplan, "pilot")
+    elif plan.budget_s is not None and plan.budget_s != dplan.budget_s:
+        dplan = with_budget(dplan, read_records(folder), plan.budget_s)
+        write_decide_plan(folder, dplan)
+        _say(plan, dplan, "budget")
     restored = False
     while True:
         rows = read_records(folder)
@@ -104,14 +109,13 @@ def _todo(dplan: DecidePlan, rows: list) -> list[dict[str, Any]]:
 def _say(plan: StudyPlan, dplan: DecidePlan, stage: str) -> None:
     """One line per claim: the seeds it gets and why (decide.json has the same)."""
     budget = "no budget" if dplan.budget_s is None else f"budget {dplan.budget_s / 60:g} min"
-    head = "the pilot" if stage == "pilot" else "Stein's n"
+    head = {"pilot": "the pilot", "stein": "Stein's n", "budget": "a new budget"}[stage]
     print(
         f"{plan.spec.name} --decide ({dplan.procedure}, E={dplan.min_effect:g}, {budget}): {head}",
         file=sys.stderr,
     )
     for c in dplan.claims:
-        state = "funded" if c.funded else "not funded"
-        print(f"  {c.claim}: seeds {list(c.seeds)} ({state}; {c.why})", file=sys.stderr)
+        print(f"  {c.claim}: seeds {list(c.seeds)} ({c.why})", file=sys.stderr)
 
 
 def print_verdicts(dplan: DecidePlan, rows: list) -> None:
@@ -120,4 +124,5 @@ def print_verdicts(dplan: DecidePlan, rows: list) -> None:
         extra = f" [{f.reading}]" if f.reading and f.verdict == "holds" else ""
         words = f"; {f.to_decide}" if f.to_decide else ""
         seeds = f"{f.started_with} + {f.given} seeds, {f.minutes or 0:.1f} min"
-        print(f"  {f.claim}: {f.verdict}{extra} {interval_text(f)} ({seeds}{words})")
+        shown = f" {interval_text(f)}" if interval_text(f) != "–" else ""
+        print(f"  {f.claim}: {f.verdict}{extra}{shown} ({seeds}{words})")
