@@ -207,7 +207,7 @@ def run_points(
                 trial_name_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
                 trial_dirname_creator=lambda t: f"{plan.spec.name}_{t.trial_id}",
             ),
-            run_config=_run_config(plan, name, callbacks, phase),
+            run_config=_run_config(plan, name, callbacks, phase, len(points)),
         )
     tuner.fit()
 
@@ -220,13 +220,17 @@ def stage1_for(plan: StudyPlan, seeds: int) -> dict[str, Any]:
 
 
 def _run_config(
-    plan: StudyPlan, name: str, callbacks: tuple[tune.Callback, ...], phase: str
+    plan: StudyPlan,
+    name: str,
+    callbacks: tuple[tune.Callback, ...],
+    phase: str,
+    points: int | None = None,
 ) -> tune.RunConfig:
     return tune.RunConfig(
         name=name,
         storage_path=plan.storage,
         failure_config=tune.FailureConfig(max_failures=1),
-        callbacks=[StudyRecorder(plan, phase), *callbacks],
+        callbacks=[StudyRecorder(plan, phase, points), *callbacks],
         verbose=0,
     )
 

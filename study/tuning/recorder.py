@@ -24,6 +24,7 @@ from study.tuning.resources import PendingWatch
 if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
     from study.plan import StudyPlan
 
+PHASE_LABELS = {"search": "", "rerun": " reruns", "decide": " decide phase"}
 WAIT_NOTE_EVERY_S = 30.0  # how often a trial that waits for resources is named again
 
 
@@ -101,7 +102,7 @@ def progress_line(
         best_txt = f"best {which} overall {score:.4f} ({top.trial_id}: {top.params})"
     wait_txt = "".join(f" | {w} (cluster busy, or nodes still being added)" for w in waiting)
     return (
-        f"[{plan.spec.name}{'' if phase == 'search' else ' ' + phase + 's'} {minutes:5.1f} min] "
+        f"[{plan.spec.name}{PHASE_LABELS.get(phase, ' ' + phase)} {minutes:5.1f} min] "
         f"{len(rows)}/{plan.samples if total is None else total} done: "
         f"{count[Status.COMPLETED]} completed, {count[Status.STOPPED_EARLY]} stopped early, "
         f"{count[Status.ERRORED]} errored; {running} running | {best_txt}{wait_txt}"
@@ -120,8 +121,14 @@ def error_line(error_file: str | None) -> str:
 class StudyRecorder(tune.Callback):
     """One trials.jsonl row per finished trial, and a live progress line."""
 
-    def __init__(self, plan: StudyPlan, phase: str = "search") -> None:
+    def __init__(self, plan: StudyPlan, phase: str = "search", points: int | None = None) -> None:
+        """points: the trials this experiment runs (a grid of reruns or decide trials); the
+        progress line counts them after the phase's rows already recorded."""
         self.plan, self.phase = plan, phase
+        self.total = None
+        if points is not None:
+            earlier = sum(r.phase == phase for r in read_records(plan.study_dir))
+            self.total = earlier + points
         self.started = time.time()
         self.pending = PendingWatch()
         self.noted = 0.0
@@ -169,6 +176,8 @@ class StudyRecorder(tune.Callback):
         done = {r.trial_id for r in rows}
         running = sum(t.status == "RUNNING" and t.trial_id not in done for t in trials)
         minutes = (time.time() - self.started) / 60
-        total = None if self.phase == "search" else len(trials)
+        total = self.total
+        if total is None and self.phase != "search":  # a restored grid: the trials Tune knows
+            total = len(trials)
         line = progress_line(self.plan, rows, running, minutes, waiting, total, self.phase)
         print(line, file=sys.stderr, flush=True)

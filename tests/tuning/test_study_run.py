@@ -67,6 +67,10 @@ def run_args(study: str, out: Path, **kw) -> RunOptions:
         (["run", "smoke", "--set", "r=abc"], "r="),
         (["run", "smoke", "--objectives", "speed"], "--objectives"),
         (["run", "smoke", "--resume", "--out", "/tmp/peft-study-does-not-exist"], "--resume"),
+        (["run", "smoke", "--budget-min", "5"], "add --decide"),
+        (["run", "smoke", "--decide", "--min-effect", "0"], "--min-effect=0 is invalid"),
+        (["run", "smoke", "--decide", "--budget-min", "-1"], "--budget-min=-1 is invalid"),
+        (["run", "smoke", "--decide", "--budget-min", "x"], "--budget-min"),
     ],
 )
 def test_bad_run_input_exits_2_with_one_line_before_ray(argv, needle):
