@@ -79,7 +79,14 @@ def cmd_params(args: argparse.Namespace) -> int:
     from model.param_count import count_parameters  # torch loads only after every check passed
 
     counts = count_parameters(config.model_spec(), config.model_path)
-    print(json.dumps({"method": config.method, "r": config.r, "targets": config.targets} | counts))
+    trainable, base = int(counts["trainable_params"]), int(counts["base_params"])
+    # peft's print_trainable_parameters line: all = the frozen encoder plus what trains
+    print(
+        f"trainable params: {trainable:,} || all params: {base + trainable:,} || "
+        f"trainable%: {100 * trainable / (base + trainable):.4f}"
+    )
+    rounded = {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in counts.items()}
+    print(json.dumps({"method": config.method, "r": config.r, "targets": config.targets} | rounded))
     return 0
 
 

@@ -67,6 +67,17 @@ COMMANDS: dict[str, tuple[type | None, str, str]] = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's, once installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("peft-study")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad option as one line (not usage + error)."""
 
@@ -102,6 +113,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m study", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"peft-study {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (cls, help_text, description) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=description or None)

@@ -6,6 +6,13 @@ from study.plan import StudyPlan
 from study.records import Status, best, read_records
 
 
+def params_text(params: dict) -> str:
+    """'method=lora r=16 targets=qkv lr=0.0003' (floats to 4 significant digits)."""
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
 def print_summary(plan: StudyPlan) -> bool:
     """The study's closing lines; False when it holds no trial at all (it ran nothing)."""
     rows = read_records(plan.study_dir)
@@ -20,7 +27,8 @@ def print_summary(plan: StudyPlan) -> bool:
         f"best trial {chosen.trial_id} (chosen on {on} overall "
         f"{chosen.selection_score():.4f}): dev overall {chosen.overall:.4f}  sst "
         f"{chosen.sst:.3f}  para {chosen.para:.3f}  sts {chosen.sts:.3f}  params "
-        f"{chosen.params_pct:.2f}%  {chosen.params}"
+        f"{chosen.params_pct:.2f}%"
     )
+    print(f"its configuration: {params_text(chosen.params)}")
     print(f"its adapters: {chosen.adapter_dir}")
     return True

@@ -46,3 +46,12 @@ def _help(command: str) -> str:
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
         build_parser().parse_args([command, "--help"])
     return out.getvalue()
+
+
+def test_version_prints_the_installed_distributions_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"peft-study {version('peft-study')}"

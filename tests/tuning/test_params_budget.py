@@ -15,15 +15,23 @@ from tests.conftest import read_rows
 pytestmark = pytest.mark.local_ray
 
 
-def test_params_prints_the_exact_count_as_one_json_line():
+def test_params_prints_peft_s_line_then_the_exact_count_as_one_json_line():
     result = run_cli(
         "params", "--set", "method=vera", "--set", "r=64", "--set", "targets=all_linear"
     )
     assert result.returncode == 0, result.stderr
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    first, last = result.stdout.strip().splitlines()
+    got = json.loads(last)
     config = scale_config("cpu").replace(method="vera", r=64, targets="all_linear")  # the default
     expected = count_parameters(config.model_spec())
-    assert got == {"method": "vera", "r": 64, "targets": "all_linear"} | expected
+    assert got.keys() == {"method", "r", "targets"} | expected.keys()
+    for key, value in expected.items():  # floats to 6 significant digits, counts exact
+        assert got[key] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value)
+    trainable, base = expected["trainable_params"], expected["base_params"]
+    assert first == (
+        f"trainable params: {trainable:,} || all params: {base + trainable:,} || "
+        f"trainable%: {100 * trainable / (base + trainable):.4f}"
+    )
     assert got["stored_params"] > 0 and got["adapter_params"] == 6 * (6 * 64 + 4 * 384 + 1536 + 384)
 
 
