@@ -8,3 +8,13 @@ import os
 # time. oneDNN reads this at its first primitive, so setting it on import of `study` is early
 # enough; a user's value wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
+
+__all__ = ["load_epochs", "load_trials"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - pandas loads only when a table is asked for
+    if name in __all__:
+        from study.records import frame
+
+        return getattr(frame, name)
+    raise AttributeError(f"module 'study' has no attribute {name!r}")

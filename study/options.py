@@ -149,6 +149,16 @@ class PredictOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """`study export NAME --csv FILE`: a study's trials as one flat table."""
+
+    target: str = field(metadata=cli(positional=True))
+    """A study folder, or the name of a study under runs/."""
+    csv: str = field(default="", metadata=cli(metavar="FILE"))
+    """Write the trials table (one row per trial, `load_trials`'s columns) to FILE."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchOptions:
     """`study bench`: where a trial's time goes."""
 

@@ -1,4 +1,4 @@
-"""`python -m study list | train | params | run | baseline | report | predict | bench`: this
+"""`python -m study list | train | params | run | baseline | report | predict | export | bench`: this
 module only wires (the arguments: study/cli/parser.py).
 
 The arguments become a typed options dataclass (study/options.py) before anything else sees
@@ -19,7 +19,7 @@ from pathlib import Path
 from study.atomic import write_text
 from study.cli.parser import COMMANDS as COMMAND_OPTIONS
 from study.cli.parser import build_parser
-from study.errors import USER_ERRORS
+from study.errors import USER_ERRORS, UserError
 from study.metrics import METRICS
 
 EXIT_USAGE = 2
@@ -159,6 +159,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run(options_from(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from study.atomic import atomic_file
+    from study.records.frame import load_trials, study_folder
+
+    options = options_from(args)
+    if not options.csv:
+        raise UserError("export: say what to write: --csv FILE")
+    folder = study_folder(options.target)
+    table = load_trials(folder)
+    with atomic_file(options.csv, "w") as fh:
+        table.to_csv(fh, index=False)
+    print(f"{len(table)} trials x {len(table.columns)} columns from {folder} -> {options.csv}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from study.bench.main import run
 
@@ -173,6 +188,7 @@ COMMANDS = {
     "baseline": cmd_baseline,
     "report": cmd_report,
     "predict": cmd_predict,
+    "export": cmd_export,
     "bench": cmd_bench,
 }
 

@@ -11,6 +11,7 @@ from study.errors import UserError
 from study.options import (
     BaselineOptions,
     BenchOptions,
+    ExportOptions,
     PredictOptions,
     ReportOptions,
     RunOptions,
@@ -58,6 +59,13 @@ COMMANDS: dict[str, tuple[type | None, str, str]] = {
         PredictOptions,
         "write leaderboard-format predictions from a trained trial",
         "Predict with a trial's saved adapters and heads (no Ray, no Optuna).",
+    ),
+    "export": (
+        ExportOptions,
+        "write a study's trials as a flat table (CSV)",
+        "One row per trial of trials.jsonl, flattened (config.*, params.*, the dev and "
+        "validation scores, seconds, memory, status, phase): the table `from study import "
+        "load_trials` returns.",
     ),
     "bench": (
         BenchOptions,
