@@ -115,7 +115,15 @@ def _say(plan: StudyPlan, dplan: DecidePlan, stage: str) -> None:
         file=sys.stderr,
     )
     for c in dplan.claims:
-        print(f"  {c.claim}: seeds {list(c.seeds)} ({c.why})", file=sys.stderr)
+        print(f"  {c.claim}: seeds {seed_range(c.seeds)} ({c.why})", file=sys.stderr)
+
+
+def seed_range(seeds: tuple[int, ...]) -> str:
+    """'1-201' for consecutive seeds, else the list."""
+    consecutive = seeds and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds)))
+    if consecutive and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]} ({len(seeds)})"
+    return str(list(seeds))
 
 
 def print_verdicts(dplan: DecidePlan, rows: list) -> None:
