@@ -149,6 +149,16 @@ class PredictOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StatusOptions:
+    """`study status NAME|DIR`: where a study stands, read from its folder."""
+
+    target: str = field(metadata=cli(positional=True))
+    """A study folder, or the name of a study under runs/."""
+    top_k: int = 5
+    """Configurations shown, best by validation first (default: 5)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExportOptions:
     """`study export NAME --csv FILE`: a study's trials as one flat table."""
 

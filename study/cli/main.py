@@ -1,4 +1,4 @@
-"""`python -m study list | train | params | run | baseline | report | predict | export | bench`: this
+"""`python -m study list | train | params | run | baseline | report | predict | status | export | bench`: this
 module only wires (the arguments: study/cli/parser.py).
 
 The arguments become a typed options dataclass (study/options.py) before anything else sees
@@ -159,6 +159,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run(options_from(args))
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from study.status import status_text
+
+    options = options_from(args)
+    if options.top_k < 1:
+        raise UserError(f"--top-k={options.top_k} is invalid: must be an integer >= 1")
+    print(status_text(options.target, options.top_k))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from study.atomic import atomic_file
     from study.records.frame import load_trials, study_folder
@@ -188,6 +198,7 @@ COMMANDS = {
     "baseline": cmd_baseline,
     "report": cmd_report,
     "predict": cmd_predict,
+    "status": cmd_status,
     "export": cmd_export,
     "bench": cmd_bench,
 }

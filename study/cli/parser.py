@@ -15,6 +15,7 @@ from study.options import (
     PredictOptions,
     ReportOptions,
     RunOptions,
+    StatusOptions,
     TrainOptions,
     TrialOptions,
     field_docs,
@@ -59,6 +60,13 @@ COMMANDS: dict[str, tuple[type | None, str, str]] = {
         PredictOptions,
         "write leaderboard-format predictions from a trained trial",
         "Predict with a trial's saved adapters and heads (no Ray, no Optuna).",
+    ),
+    "status": (
+        StatusOptions,
+        "where a study stands: counts, running trials, the best, what is left",
+        "Read a study folder (during a study, after a crash, or a copy) and print its counts "
+        "by status, the trials running and for how long, the top configurations by validation "
+        "with their dev scores and seeds, the floors and what is left to run.",
     ),
     "export": (
         ExportOptions,

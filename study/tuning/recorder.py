@@ -18,6 +18,7 @@ from ray import tune
 from model.spec import TASKS
 from study.metrics import METRICS
 from study.records import Status, TrialRecord, append_record, best, read_records
+from study.records.running import mark_finished, mark_running
 from study.tuning.reruns import RERUN, SEED
 from study.tuning.resources import PendingWatch
 
@@ -140,6 +141,9 @@ class StudyRecorder(tune.Callback):
             self.noted = time.time()
             self._progress(trials, waiting)
 
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        mark_running(self.plan.study_dir, trial.trial_id, self.phase, trial_params(trial.config))
+
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
@@ -155,6 +159,7 @@ class StudyRecorder(tune.Callback):
         self._progress(trials)
 
     def _record(self, trial: Any, status: Status, error: str | None) -> None:
+        mark_finished(self.plan.study_dir, trial.trial_id)
         # Read the file, not memory: a restored driver unpickles this callback with old state.
         if trial.trial_id in {r.trial_id for r in read_records(self.plan.study_dir)}:
             return
