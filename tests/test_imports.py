@@ -12,6 +12,7 @@ PACKAGES = ("study", "model", "reports", "search_spaces")
 # CLI -> plan -> tuning -> train/merge -> data -> config -> model: a module may import its own
 # layer and those after it, never one before. Every module of PACKAGES has a layer (a test).
 LAYERS = (
+    ("study",),  # the package's own __init__: a facade (`from study import load_trials`, lazy)
     ("study.__main__", "study.cli"),
     ("study.bench",),  # runs plans and trials to time them
     # the commands' workflows; reports read stored results (the Optuna journal through tuning)
@@ -30,7 +31,6 @@ LAYERS = (
         "search_spaces",
     ),
     ("study.atomic", "study.errors", "study.folder_lock"),  # used by every layer above
-    ("study",),  # the package's own __init__
     ("model",),
 )
 
