@@ -87,6 +87,9 @@ class RunOptions(TrialOptions):
     worker runs trial after trial, which saves its start-up per trial)."""
     resume: bool = False
     """Continue an interrupted study in the same folder."""
+    dry_run: bool = False
+    """Print the checked plan (config, space, first points, trial counts, seeds, ASHA,
+    resources, folder) and exit without starting Ray."""
     out: str = field(default="", metadata=cli(metavar="DIR"))
     """The study folder (default: runs/NAME)."""
     storage: str = field(default="", metadata=cli(metavar="URI"))

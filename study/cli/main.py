@@ -120,7 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.cli.summary import print_summary
     from study.plan import make_plans
 
-    plans = make_plans(options_from(args))  # every check, before Ray starts
+    options = options_from(args)
+    plans = make_plans(options)  # every check, before Ray starts
+    if options.dry_run:
+        from study.cli.dry_run import plan_text
+
+        print("\n\n".join(plan_text(plan) for plan in plans))
+        return 0
     if any(plan.address for plan in plans):
         # Joining a cluster: keep Ray's token auth on. Ray reads this when it is first imported.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
