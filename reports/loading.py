@@ -81,6 +81,8 @@ def load_study(name: str, out: str | Path | None = None) -> StudyData:
     """The study NAME from `out` (default runs/NAME); `paper` combines PAPER_STUDIES."""
     if name == PAPER:
         return _load_paper(Path(out) if out else Path("runs") / PAPER)
+    if not out and (Path(name) / TRIALS).is_file():  # a study folder given as the name
+        out, name = Path(name), Path(name).name
     folder = Path(out) if out else Path("runs") / name
     if not folder.is_dir():
         raise UserError(

@@ -65,7 +65,7 @@ class RunOptions(TrialOptions):
     """`study run NAME`: a named study on Ray Tune."""
 
     study: str = field(metadata=cli(positional=True))
-    """Study name (see `list`)."""
+    """Study name (see `list`), or a study file (my_study.yaml: `show NAME` writes one)."""
     samples: int | None = None
     """Trials the search runs (default: the study's count for the scale)."""
     seeds: int | None = None
@@ -149,6 +149,14 @@ class PredictOptions:
     """The folder of minBERT-layout files (default: $PEFT_STUDY_DATA_DIR or data/)."""
     out: str = field(default="", metadata=cli(metavar="DIR"))
     """Where the *-output.csv files go (default: TARGET/predictions)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShowOptions:
+    """`study show NAME`: a study as the YAML a study file holds."""
+
+    study: str = field(metadata=cli(positional=True))
+    """A built-in study's name (see `list`), or a study file to check and print resolved."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from study.overrides import parse_assignments
 from study.preflight import check_output_dir, preflight
 from study.records import STUDY_META, read_meta
 from study.scales import RECIPE_VERSION, scale_config
+from study.study_files import load_spec
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def make_plans(options: RunOptions) -> list[StudyPlan]:
     """The checked plan of the named study, or of each study of a suite (e.g. paper), each in
     its own folder under --out (default runs/). Every study of a suite is checked before the
     first one starts."""
-    spec = load_study(options.study)
+    spec = load_spec(options.study, options.out or None)
     if not spec.includes:
         return [make_plan(spec, options)]
     root = Path(options.out) if options.out else Path("runs")

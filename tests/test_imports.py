@@ -19,7 +19,7 @@ LAYERS = (
     ("study.plan", "study.preflight", "study.predict", "study.decide", "study.status", "reports"),
     ("study.tuning",),
     ("study.train", "study.merge"),
-    ("study.data", "study.records"),
+    ("study.data", "study.records", "study.study_files"),
     # what a trial or a study is: configs, scales, spaces, options, metric names
     (
         "study.config",

@@ -1,5 +1,5 @@
-"""`python -m study list | train | params | run | baseline | report | predict | status | export | bench`: this
-module only wires (the arguments: study/cli/parser.py).
+"""`python -m study list | train | params | run | baseline | report | predict | show | status |
+export | bench`: this module only wires (the arguments: study/cli/parser.py).
 
 The arguments become a typed options dataclass (study/options.py) before anything else sees
 them. Every user error ends as one line on stderr and exit code 2, before any training starts.
@@ -165,6 +165,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run(options_from(args))
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from study.study_files import load_spec, show
+
+    print(show(load_spec(options_from(args).study)), end="")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from study.status import status_text
 
@@ -204,6 +211,7 @@ COMMANDS = {
     "baseline": cmd_baseline,
     "report": cmd_report,
     "predict": cmd_predict,
+    "show": cmd_show,
     "status": cmd_status,
     "export": cmd_export,
     "bench": cmd_bench,

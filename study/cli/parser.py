@@ -15,6 +15,7 @@ from study.options import (
     PredictOptions,
     ReportOptions,
     RunOptions,
+    ShowOptions,
     StatusOptions,
     TrainOptions,
     TrialOptions,
@@ -60,6 +61,13 @@ COMMANDS: dict[str, tuple[type | None, str, str]] = {
         PredictOptions,
         "write leaderboard-format predictions from a trained trial",
         "Predict with a trial's saved adapters and heads (no Ray, no Optuna).",
+    ),
+    "show": (
+        ShowOptions,
+        "print a study as a study file (YAML), to copy and edit",
+        "Print a built-in study (or a checked study file) in the format `run FILE` reads: "
+        "`python -m study show lora_sweep > mine.yaml`, edit it, `python -m study run "
+        "mine.yaml`.",
     ),
     "status": (
         StatusOptions,

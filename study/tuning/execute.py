@@ -7,7 +7,6 @@ Tuner.restore on the same folder; a trial already recorded as finished is never 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import sys
@@ -25,6 +24,7 @@ from study.folder_lock import hold_study_folder
 from study.records import read_records
 from study.records.meta import EMBEDDED, StudyMeta, write_meta
 from study.scales import recipe
+from study.study_files import spec_to_dict
 from study.train.baseline import study_floors
 from study.train.checkpoint import library_versions
 from study.tuning.cluster import init_ray
@@ -151,7 +151,7 @@ def describe(
         versions=versions,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         base_config=plan.base.to_dict(),
-        spec=dataclasses.asdict(plan.spec),
+        spec=spec_to_dict(plan.spec),  # the file form: resume and report need no file
     )
 
 
