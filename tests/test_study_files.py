@@ -71,3 +71,14 @@ def test_run_a_study_file_plans_from_it_and_the_folder_keeps_its_spec(tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not parse" in bad.stderr
     assert spec_from_dict(spec_to_dict(read_study_file(example))) == read_study_file(example)
+
+
+def test_a_file_study_resumes_from_its_folder_without_the_file(tmp_path):
+    from study.records import StudyMeta, write_meta
+    from study.study_files import load_spec
+
+    spec = read_study_file(PROJECT / "examples" / "my_study.yaml")
+    write_meta(tmp_path, StudyMeta(study=spec.name, spec=spec_to_dict(spec)))
+    assert load_spec(spec.name, tmp_path) == spec
+    with pytest.raises(UserError, match="unknown study 'other'"):
+        load_spec("other", tmp_path)
