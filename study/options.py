@@ -100,6 +100,9 @@ class RunOptions(TrialOptions):
     max_params_pct: float | None = field(default=None, metadata=cli(metavar="P"))
     """A parameter budget: proposals above P% params_pct (counted before training) never
     run."""
+    log_to: str = field(default="", metadata=cli(metavar="LIST"))
+    """Experiment trackers through Ray Tune's callbacks, comma-separated: tensorboard, csv,
+    json, mlflow, wandb (default: none; Ray's own loggers are off)."""
     decide: bool = False
     """After the search and its reruns, give the study's claims seeds until each is decided
     (Stein's two-stage procedure) or --budget-min is spent."""

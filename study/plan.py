@@ -65,6 +65,8 @@ class StudyPlan:
     """--decide's E."""
     budget_s: float | None = None
     """--decide's budget in recorded trial seconds; None: no limit."""
+    log_to: tuple[str, ...] = ()
+    """Experiment trackers, each through Ray Tune's own callback (study/tuning/trackers.py)."""
     reuse_workers: bool = True
     """Run trials one after another in the same worker process (Tune's reuse_actors): imports,
     weights and token caches load once per worker. False: a fresh, trial-named process each."""
@@ -148,6 +150,7 @@ def make_plan(spec: StudySpec, options: RunOptions) -> StudyPlan:
         top_k=counts.top_k,
         max_params_pct=counts.max_params_pct,
         decide=options.decide,
+        log_to=check_trackers(options.log_to),
         min_effect=options.min_effect,
         budget_s=None if options.budget_min is None else options.budget_min * 60,
     )
@@ -188,6 +191,28 @@ def _trial_counts(spec: StudySpec, options: RunOptions) -> _Counts:
         raise UserError(f"--max-params-pct applies to training studies; {spec.name} merges")
     _check_decide(options)
     return _Counts(samples, seeds, top_k, budget)
+
+
+TRACKERS = ("tensorboard", "csv", "json", "mlflow", "wandb")
+"""--log-to's names (study/tuning/trackers.py makes their callbacks)."""
+_TRACKER_PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow", "wandb": "wandb"}
+
+
+def check_trackers(text: str) -> tuple[str, ...]:
+    """--log-to a,b: each a known tracker whose package is installed (before Ray starts)."""
+    import importlib.util
+
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    for name in names:
+        if name not in TRACKERS:
+            raise UserError(f"--log-to {name!r} is unknown; allowed: {', '.join(TRACKERS)}")
+        module = _TRACKER_PACKAGES.get(name)
+        if module and importlib.util.find_spec(module) is None:
+            raise UserError(
+                f"--log-to {name} needs {module}, which is not installed: "
+                f"pip install -e '.[{name}]'"
+            )
+    return names
 
 
 def _check_decide(options: RunOptions) -> None:

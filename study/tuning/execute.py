@@ -32,6 +32,7 @@ from study.tuning.recorder import StudyRecorder
 from study.tuning.reruns import RERUN, RERUNS, rerun_points
 from study.tuning.resources import alive_nodes, fit_request
 from study.tuning.search import make_scheduler, make_searcher
+from study.tuning.trackers import tracker_callbacks
 from study.tuning.trainable import make_trainable
 
 if TYPE_CHECKING:  # built by study/plan.py; the tuning layer only reads it
@@ -68,6 +69,8 @@ def execute(
     `then`. after_each_trial (a module-level function, as Tune pickles it) runs in the driver
     after each trial of a new study (the benchmark's plain runs)."""
     callbacks = (AfterEachTrial(after_each_trial),) if after_each_trial else ()
+    # Ray's own CSV / JSON / TensorBoard loggers only where --log-to asks (trackers.py)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     init_ray(plan)
     try:
@@ -230,7 +233,7 @@ def _run_config(
         name=name,
         storage_path=plan.storage,
         failure_config=tune.FailureConfig(max_failures=1),
-        callbacks=[StudyRecorder(plan, phase, points), *callbacks],
+        callbacks=[StudyRecorder(plan, phase, points), *tracker_callbacks(plan), *callbacks],
         verbose=0,
     )
 

@@ -96,7 +96,9 @@ def peft_trial(
 def report_record(record: TrialRecord, node_id: str, checkpoint: Any = None) -> None:
     """Tune gets the scalars it schedules on; the record rides along as one JSON string."""
     scalars = {"epoch": record.epochs_run, "final": record.final}
-    scalars |= {k: getattr(record, k) for k in ("overall", "val_overall", "params_pct")}
+    # what Tune schedules on, and what trackers (--log-to) plot per epoch
+    scores = ("overall", "sst", "para", "sts", "val_overall", "val_sst", "val_para", "val_sts")
+    scalars |= {k: getattr(record, k) for k in (*scores, "params_pct")}
     scalars = {k: v for k, v in scalars.items() if v is not None}
     extra = {"record": record.to_json(), "node_id": node_id, "worker_pid": os.getpid()}
     tune.report(scalars | extra, checkpoint=checkpoint)
