@@ -35,7 +35,7 @@ def run(options: ReportOptions) -> int:
     )
     for text in report.skipped:
         print(f"not in report: {text}", file=sys.stderr)
-    print(f"wrote {report.pdf} ({report.pages} pages)")
+    print(f"wrote {report.pdf} ({report.pages} pages) and {report.html}")
     if report.tables:
         print(f"wrote {len(report.tables)} table files in {report.tables[0].parent}")
     return 0

@@ -44,7 +44,8 @@ HEADERS = (
 )
 
 
-def _cells(f: Finding) -> list[str]:
+def cell_texts(f: Finding) -> list[str]:
+    """The row of HEADERS for one finding (long texts wrapped with newlines)."""
     interval = interval_text(f)
     p = "–" if not math.isfinite(f.p_one_sided) else f"{f.p_one_sided:.3f}"
     p = "<0.001" if p == "0.000" else p
@@ -87,7 +88,7 @@ def findings_page(
     page_title(fig, title)
     ax = fig.add_axes((0.02, 0.25, 0.96, 0.66))
     ax.axis("off")
-    rows = [_cells(f) for f in findings]
+    rows = [cell_texts(f) for f in findings]
     table = ax.table(
         cellText=rows,
         colLabels=HEADERS,

@@ -26,6 +26,7 @@ from reports.findings.verdicts import with_holm
 from reports.loading import StudyData
 from reports.palette import setup_matplotlib
 from reports.provenance import how_made, selection_lines, settings_lines, usage_lines
+from reports.render.html import REPORT_HTML, Block, write_html
 from reports.render.text_pages import page_count, text_pages
 from reports.rows import trial_label
 from reports.tables.export import remove_stale, write_table
@@ -53,6 +54,7 @@ class Report:
     total: int
     sections: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    html: Path | None = None
 
 
 def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> Report:
@@ -63,19 +65,23 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     sections: list[tuple[str, list[Figure]]] = []
     skipped: list[str] = []
 
+    blocks: list[Block] = []  # the same sections for report.html, tables as tables
     found_claims = with_holm(with_decisions(findings(rows), data))  # one family: the claims
     sections.append(("Findings: the paper's claims", [findings_page(found_claims)]))
+    blocks.append(Block("Findings: the paper's claims", findings=found_claims))
     by_budget = with_holm(budget_findings(rows))  # another: the budget tiers
     if by_budget[0].verdict != "not run":  # a lora_sweep report keeps to the paper's claims
         title = "Findings beyond the paper: which method wins at each parameter budget"
         sections.append(
             ("Findings: methods per parameter budget", [findings_page(by_budget, title)])
         )
+        blocks.append(Block("Findings: methods per parameter budget", findings=by_budget))
         found_claims = found_claims + by_budget
     tables = build_tables(rows, floors)
     present = {t.key for t in tables}
     skipped += [text for key, text in _TABLE_SKIPS.items() if key not in present]
     sections += [(t.title, table_pages(t)) for t in tables]
+    blocks += [Block(t.title, table=t) for t in tables]
 
     evp = evp_series(rows, data.first_points())
     fig1, note1 = figure1.figure1(rows)
@@ -103,7 +109,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         ),
     ]
     for title, fig, reason in figures:
-        _add(sections, skipped, title, fig, reason)
+        _add(sections, skipped, title, fig, reason, blocks)
     found, notes = [], []
     for source in data.sources:
         f, n = read_importances(source.name, source.folder)
@@ -115,6 +121,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         "Hyperparameter importances (Optuna)",
         importance.importance_figure(found, notes),
         "Optuna importances: " + "; ".join(notes),
+        blocks,
     )
     if found and notes:
         skipped.append("Optuna importances, partly: " + "; ".join(notes))
@@ -125,6 +132,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         "Learning curves per epoch",
         figures_trials.learning_curves(rows, curves_floors),
         "Learning curves: no row has a per-epoch history",
+        blocks,
     )
     _add(
         sections,
@@ -132,6 +140,7 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
         "Wall time per trial",
         figures_trials.wall_time(rows),
         "Wall time: no row records seconds",
+        blocks,
     )
 
     lines = how_made(data, command) + usage_lines(data) + selection_lines(rows, floors)
@@ -143,6 +152,10 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     pages = text_pages(lines) + [fig for _, figs in sections for fig in figs]
 
     data.out_dir.mkdir(parents=True, exist_ok=True)
+    # the HTML first: it draws the figures, which the PDF then closes; its own contents
+    # replace the PDF's page numbers
+    title_lines = lines[:contents_at] + _contents([], skipped, rows, first_page=1)[1:]
+    html_path = write_html(data.out_dir / REPORT_HTML, data.name, title_lines, blocks)
     pdf_path = data.out_dir / REPORT
     _write_pdf(pdf_path, pages, data, command, png_dir)
     table_dir = data.out_dir / TABLES
@@ -151,14 +164,31 @@ def build_report(data: StudyData, command: str, png_dir: Path | None = None) -> 
     written.append(write_findings_csv(found_claims, table_dir))
     written.append(write_evp_csv(evp, table_dir))
     used = sum(r.scored for r in rows)
-    return Report(pdf_path, len(pages), written, used, len(rows), [s for s, _ in sections], skipped)
+    return Report(
+        pdf_path,
+        len(pages),
+        written,
+        used,
+        len(rows),
+        [s for s, _ in sections],
+        skipped,
+        html_path,
+    )
 
 
-def _add(sections: list, skipped: list[str], title: str, fig: Figure | None, reason: str) -> None:
+def _add(
+    sections: list,
+    skipped: list[str],
+    title: str,
+    fig: Figure | None,
+    reason: str,
+    blocks: list[Block],
+) -> None:
     if fig is None:
         skipped.append(reason)
     else:
         sections.append((title, [fig]))
+        blocks.append(Block(title, figures=[fig]))
 
 
 def _contents(
