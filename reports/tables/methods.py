@@ -60,6 +60,7 @@ def methods_table(rows: list[TrialRecord]) -> Table | None:
             {"method": m, "method_label": METHOD_LABELS.get(m, m), "size": size}
             | {"targets": c.get("targets"), "lr": f"{lr:.1e}"}
             | {"adapter_pct_text": _mean_text(group, "adapter_pct", 3)}
+            | {"size_mb_text": _megabytes(group)}
             | {"seconds_text": _mean_text(group, "seconds", 0)}
             | {"memory_text": _memory_text(group), "note": _note(m, group)}
             | summarize(group, None)
@@ -74,6 +75,7 @@ def methods_table(rows: list[TrialRecord]) -> Table | None:
             ("targets", "Targets"),
             ("lr", "lr"),
             ("adapter_pct_text", "Adapter %"),
+            ("size_mb_text", "MB on disk"),
             ("seconds_text", "s / trial"),
             ("memory_text", "Peak MB"),
             ("note", "Note"),
@@ -94,6 +96,12 @@ def methods_table(rows: list[TrialRecord]) -> Table | None:
 def _mean_text(group: list[TrialRecord], field: str, digits: int) -> str:
     iv = mean_interval([number(getattr(r, field)) for r in group])
     return "-" if math.isnan(iv.mean) else f"{iv.mean:.{digits}f}"
+
+
+def _megabytes(group: list) -> str:
+    """Mean MB on disk of the saved adapters and heads; '-' for rows made before it was kept."""
+    sizes = [r.adapter_bytes for r in group if r.adapter_bytes]
+    return f"{sum(sizes) / len(sizes) / 1e6:.2f}" if sizes else "-"
 
 
 def _memory_text(group: list[TrialRecord]) -> str:

@@ -117,6 +117,8 @@ class TrialRecord:
     """Frozen tensors the adapter stores besides its trained ones (VeRA's shared projections)."""
     adapter_params_final: int | None = None
     """AdaLoRA: one task's adapter size once its budget pruned the ranks."""
+    adapter_bytes: int | None = None
+    """Bytes on disk of the saved adapters' and heads' weights (safetensors)."""
     optimizer_steps: dict[str, int] = field(default_factory=dict)
     """Optimizer steps per encoder (what AdaLoRA's schedule spans)."""
     seconds: float | None = None

@@ -211,8 +211,19 @@ def _finish(
         final=True,
         adapter_params_final=_final_adapter_params(model),
         adapter_dir=str(Path(run_dir).resolve()) if run_dir is not None else None,
+        adapter_bytes=adapter_bytes(run_dir),
         **run.stats.fields(),
     )
+
+
+def adapter_bytes(run_dir: str | Path | None) -> int | None:
+    """Bytes on disk of what the trial saved to ship: its adapters' weights and the heads
+    (checkpoint/adapters/*/adapter_model.safetensors and heads.safetensors); None unsaved."""
+    if run_dir is None:
+        return None
+    folder = Path(run_dir) / "checkpoint"
+    files = [*folder.glob("adapters/*/adapter_model.safetensors"), *folder.glob("*.safetensors")]
+    return sum(f.stat().st_size for f in files) if files else None
 
 
 def _shipped_scores(config, run_dir, device, precision, dev):  # noqa: ANN001, ANN202

@@ -83,6 +83,9 @@ def test_trial_metadata(smoke_runs):
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["r"] == config.r and saved["scale"] == "smoke"
     assert (run_dir / "checkpoint" / "heads.safetensors").is_file()
+    shipped = [*run_dir.glob("checkpoint/adapters/*/adapter_model.safetensors")]
+    shipped.append(run_dir / "checkpoint" / "heads.safetensors")
+    assert len(shipped) == 4 and first.adapter_bytes == sum(p.stat().st_size for p in shipped)
 
 
 @pytest.mark.slow
