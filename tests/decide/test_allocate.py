@@ -155,3 +155,30 @@ def test_a_study_without_paper_claims_decides_its_best_against_the_next_top_k():
     plan = new_plan(claims, rows, base_seed=0, n0=3, effect=0.005, budget_s=None)
     # chosen by the search on validation: the search run (seed 0) is not a pilot seed
     assert all(c.pilot == (1, 2, 3) for c in plan.claims)
+
+
+def test_the_findings_page_shows_the_seeds_before_and_after_and_their_minutes(tmp_path):
+    from pathlib import Path
+
+    from reports.findings.claims import findings
+    from reports.findings.decided import with_decisions
+    from reports.findings.page import cell_texts
+    from reports.loading import Source, StudyData
+
+    rows = _paper_rows()
+    staged = plan_second_stage(_plan(rows), rows)
+    r128 = next(c for c in staged.claims if c.claim.startswith("r=128"))
+    extra = []
+    for seed in r128.seeds[3:]:
+        extra.append(_row(("lora", 128, "all_linear", "all"), seed, 0.752, "decide", 60.0))
+        extra.append(_row(("lora", 64, "all_linear", "all"), seed, 0.751, "decide", 60.0))
+    source = Source("lora_sweep", Path(tmp_path), None, rows + extra, "", decide=staged)
+    data = StudyData("lora_sweep", Path(tmp_path), [source])
+    found = {f.claim: f for f in with_decisions(findings(data.rows), data)}
+    assert len(found) == 8  # the paper's 8 claims, 5 of them decided by the plan
+    cells = cell_texts(found[r128.claim])
+    given = r128.n - 3
+    assert cells[-1].replace("\n", " ").startswith(f"3 + {given} seeds, {2 * given} min")
+    assert found["head design 3 > designs 1 and 2"].verdict == "not run"  # not this study's
+    dora = cell_texts(found["DoRA ≥ LoRA at r=64 on q/k/v"])
+    assert dora[2].replace("\n", " ") == "holds (no practical difference)"
