@@ -174,12 +174,15 @@ class StatusOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ExportOptions:
-    """`study export NAME --csv FILE`: a study's trials as one flat table."""
+    """`study export NAME --csv FILE | TRIAL --hub DIR`: a table, or Hub-ready folders."""
 
     target: str = field(metadata=cli(positional=True))
-    """A study folder, or the name of a study under runs/."""
+    """A study folder or name (--csv; --hub: its best trial), or a trial's run folder (--hub)."""
     csv: str = field(default="", metadata=cli(metavar="FILE"))
     """Write the trials table (one row per trial, `load_trials`'s columns) to FILE."""
+    hub: str = field(default="", metadata=cli(metavar="DIR"))
+    """Write one Hub-ready folder per task to DIR: the peft adapter, its head, head.py and a
+    model card."""
 
 
 @dataclass(frozen=True, kw_only=True)

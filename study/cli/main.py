@@ -187,8 +187,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from study.records.frame import load_trials, study_folder
 
     options = options_from(args)
-    if not options.csv:
-        raise UserError("export: say what to write: --csv FILE")
+    if not options.csv and not options.hub:
+        raise UserError("export: say what to write: --csv FILE and/or --hub DIR")
+    if options.hub:
+        from study.hub.export import export_hub
+
+        for folder in export_hub(options.target, options.hub):
+            print(f"wrote {folder}")
+        if not options.csv:
+            return 0
     folder = study_folder(options.target)
     table = load_trials(folder)
     with atomic_file(options.csv, "w") as fh:

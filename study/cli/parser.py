@@ -78,7 +78,7 @@ COMMANDS: dict[str, tuple[type | None, str, str]] = {
     ),
     "export": (
         ExportOptions,
-        "write a study's trials as a flat table (CSV)",
+        "a study's trials as a flat table (CSV), or a trial as Hub-ready folders",
         "One row per trial of trials.jsonl, flattened (config.*, params.*, the dev and "
         "validation scores, seconds, memory, status, phase): the table `from study import "
         "load_trials` returns.",

@@ -85,7 +85,7 @@ tags: [peft, {config.method}, bert, multi-task, peft-study]
 
 # {config.method.upper()} adapter for {TASK_NAMES.get(key, key)}
 
-Trained by [peft-study](https://github.com/) ({where}): one of the task adapters of a
+Trained by peft-study {_version()} (no public URL yet; {where}): one of the task adapters of a
 multi-task minBERT ({config.mode}), fine-tuned on SST, Quora and STS.
 
 - **Base model:** `{base}`, `model.safetensors` sha256 `{sha}`
@@ -112,7 +112,8 @@ overall = (sst + para + (sts + 1) / 2) / 3.
 ## Load
 
 The task heads are not part of the peft adapter: they are in `../../heads.safetensors`
-(keys `sst.*`, `para.*`, `sts.*`).
+(keys `sst.*`, `para.*`, `sts.*`); `python -m study export RUN --hub DIR` writes one folder per
+task with the adapter, its head and a `head.py` that needs no peft-study.
 
 ```python
 from peft import PeftModel
@@ -130,6 +131,15 @@ encoder = PeftModel.from_pretrained(base, "path/to/this/folder")
 {config_json}
 ```
 """
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("peft-study")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _fmt(value: Any) -> str:
