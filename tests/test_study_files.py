@@ -82,3 +82,23 @@ def test_a_file_study_resumes_from_its_folder_without_the_file(tmp_path):
     assert load_spec(spec.name, tmp_path) == spec
     with pytest.raises(UserError, match="unknown study 'other'"):
         load_spec("other", tmp_path)
+
+
+def test_a_toml_study_file_reads_as_the_yaml_one(tmp_path):
+    spec = read_study_file(PROJECT / "examples" / "my_study.yaml")
+    lines = [
+        f'name = "{spec.name}"',
+        f'description = "{spec.description}"',
+        "top_k = 1",
+        'base = { mode = "single_task", method = "lora", targets = "all_linear" }',
+        "points_to_evaluate = [{ r = 16, lr = 3.0e-4 }]",
+        "samples = { smoke = 2, cpu = 6, paper = 24 }",
+        "scale_base = {}",
+        "[space.r]",
+        "choice = [4, 16, 64]",
+        "[space.lr]",
+        "log_uniform = [1.0e-4, 1.0e-3]",
+    ]
+    path = tmp_path / "mine.toml"
+    path.write_text("\n".join(lines) + "\n")
+    assert read_study_file(path) == spec

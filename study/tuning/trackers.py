@@ -11,7 +11,9 @@ scalars, and each trial's Tune config as params.
     mlflow       MLflowLoggerCallback: one MLflow run per trial in the experiment NAME, in
                  $MLFLOW_TRACKING_URI, else the SQLite store OUT/mlflow.db
                  (`mlflow ui --backend-store-uri sqlite:///OUT/mlflow.db`)
-    wandb        WandbLoggerCallback: project NAME, offline unless $WANDB_MODE says otherwise
+    wandb        WandbLoggerCallback: project NAME, offline unless $WANDB_MODE says otherwise:
+                 each trial's run in its trial folder (ray/NAME/<trial>/wandb/offline-run-*,
+                 `wandb sync` uploads it)
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def tracker_callbacks(plan: StudyPlan) -> list[tune.Callback]:
         elif name == "wandb":
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            mode = os.environ.get("WANDB_MODE", "offline")
-            out.append(WandbLoggerCallback(project=plan.spec.name, mode=mode))
+            # Ray reads WANDB_MODE itself (offline: no API key is asked for), as does wandb
+            os.environ.setdefault("WANDB_MODE", "offline")
+            out.append(WandbLoggerCallback(project=plan.spec.name))
     return out

@@ -19,6 +19,7 @@ JITTER = {"lora": 1, "oft": 2, "ia3": -1, "vera": 3, "adalora": 0, "boft": -2}
 
 def _row(name: str, seed: int, overall: float, pct: float, **config) -> TrialRecord:
     extra = {"params_pct": pct, "adapter_pct": pct / 2, "seconds": 40.0 + seed}
+    extra |= {"adapter_bytes": int(pct * 1e6) + 10_000 * seed}
     extra |= {"peak_rss_mb": 1500.0, "optimizer_steps": {"sst": 50, "para": 50, "sts": 50}}
     return record(name, seed, overall, **extra, **config)
 
@@ -52,6 +53,7 @@ def test_the_table_holds_each_methods_rerun_configuration(rows):
     assert data.loc["ia3", "note"] == "natural size" and data.loc["vera", "note"] == "natural size"
     assert "rank schedule over only 50 steps: not meaningful here" in data.loc["adalora", "note"]
     assert data.loc["lora", "seconds_text"] == "41" and data.loc["lora", "memory_text"] == "1500"
+    assert data.loc["lora", "size_mb_text"] == "1.01"  # mean of 1.00, 1.01, 1.02 MB on disk
     cells, _ = display_frame(table)
     assert not any("paper" in c or "diff" in c for c in cells.columns)  # no paper row to show
     assert "Overall ours" in cells.columns and "±" in cells["Overall ours"][0]
