@@ -16,7 +16,15 @@ LAYERS = (
     ("study.__main__", "study.cli"),
     ("study.bench",),  # runs plans and trials to time them
     # the commands' workflows; reports read stored results (the Optuna journal through tuning)
-    ("study.plan", "study.preflight", "study.predict", "study.decide", "study.status", "study.hub", "reports"),
+    (
+        "study.plan",
+        "study.preflight",
+        "study.predict",
+        "study.decide",
+        "study.status",
+        "study.hub",
+        "reports",
+    ),
     ("study.tuning",),
     ("study.train", "study.merge"),
     ("study.data", "study.records", "study.study_files"),

@@ -7,6 +7,7 @@ Tuner.restore on the same folder; a trial already recorded as finished is never 
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -69,8 +70,11 @@ def execute(
     `then`. after_each_trial (a module-level function, as Tune pickles it) runs in the driver
     after each trial of a new study (the benchmark's plain runs)."""
     callbacks = (AfterEachTrial(after_each_trial),) if after_each_trial else ()
-    # Ray's own CSV / JSON / TensorBoard loggers only where --log-to asks (trackers.py)
+    # Ray's own CSV / JSON / TensorBoard loggers only where --log-to asks (trackers.py); the
+    # ResultGrid Tune builds at the end then finds no result.json to read, which it warns about
+    # for every trial: trials.jsonl is the study's record
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     plan.study_dir.mkdir(parents=True, exist_ok=True)
     init_ray(plan)
     try:

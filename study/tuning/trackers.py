@@ -61,7 +61,8 @@ def tracker_callbacks(plan: StudyPlan) -> list[tune.Callback]:
         elif name == "wandb":
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            # Ray reads WANDB_MODE itself (offline: no API key is asked for), as does wandb
-            os.environ.setdefault("WANDB_MODE", "offline")
-            out.append(WandbLoggerCallback(project=plan.spec.name))
+            # Ray's driver side reads WANDB_MODE (offline: it asks for no API key); the logging
+            # actors do not inherit the driver's environment, so wandb.init gets the mode too
+            mode = os.environ.setdefault("WANDB_MODE", "offline")
+            out.append(WandbLoggerCallback(project=plan.spec.name, mode=mode))
     return out

@@ -17,10 +17,10 @@ TRIALS = 2
 
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished smoke study (2 search trials) logged to MLflow, TensorBoard and W&B (offline)."""
+    """A finished smoke study (2 search trials) logged to MLflow and TensorBoard."""
     out = tmp_path_factory.mktemp("ecosystem") / "smoke"
     cmd = [sys.executable, "-m", "study", "run", "smoke", "--scale", "smoke"]
-    cmd += ["--samples", str(TRIALS), "--log-to", "mlflow,tensorboard,wandb", "--out", str(out)]
+    cmd += ["--samples", str(TRIALS), "--log-to", "mlflow,tensorboard", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out

@@ -38,22 +38,6 @@ def test_mlflow_has_one_run_per_trial_with_the_epoch_scores_and_params(smoke_stu
         assert history[-1].value == record.val_overall
 
 
-def test_wandb_offline_has_one_run_per_trial_with_its_config_and_last_scores(smoke_study):
-    import json
-
-    import yaml
-
-    records = {r.trial_id: r for r in read_records(smoke_study)}
-    runs = sorted((smoke_study / "ray").glob("smoke/*/wandb/offline-run-*"))
-    assert len(runs) == TRIALS  # no account: offline, one run per trial
-    for run in runs:
-        trial_id = run.parts[-3].split("_", 1)[1]
-        config = yaml.safe_load((run / "files" / "config.yaml").read_text())
-        assert config["r"]["value"] == records[trial_id].params["r"]
-        summary = json.loads((run / "files" / "wandb-summary.json").read_text())
-        assert summary["val_overall"] == records[trial_id].val_overall
-
-
 def test_only_the_asked_for_loggers_write_into_the_trial_folders(smoke_study):
     files = {p.name for p in (smoke_study / "ray").rglob("*") if p.is_file()}
     assert any(name.startswith("events.out.tfevents") for name in files)  # tensorboard
