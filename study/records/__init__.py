@@ -4,6 +4,9 @@
     jsonl.py   trials.jsonl: one record per line, appended durably, read back whole
     select.py  best(): the one rule for "the best trial" (by validation, over seeds)
     meta.py    study.json: StudyMeta, how the study was made
+    running.py running.json: the trials running now (for `status`)
+    decisions.py  decide.json: the plan of `run --decide` (DecidePlan)
+    frame.py   load_trials / load_epochs: the rows as a pandas DataFrame
 
 Written by study/tuning; read by reports/, predict, status and resume.
 """
