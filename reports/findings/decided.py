@@ -85,6 +85,7 @@ def judge_planned(
         given=given,
         why=c.why,
         minutes=minutes,
+        note=f"seeds {started} + {given}: {c.why}" if c.why else "",
     )
     lacking = [(p, s) for s in c.seeds for a, p in c.arms.items() if s not in arms[a]]
     if not c.planned or lacking:
@@ -94,7 +95,7 @@ def judge_planned(
         return dataclasses.replace(base, verdict="undecided", to_decide=words)
     parts = [_stein_part(base, c, k, s0, arms) for k, s0 in zip(_contrasts(c), c.s0, strict=True)]
     trials = tuple(str(arms[a][s].trial_id) for a in c.arms for s in c.seeds)
-    note = f"{PROCEDURE}, n0={len(c.pilot)}, n={c.n}, level {c.level:.4g} per contrast"
+    note = f"seeds {started} + {given}: {c.why}" if c.why else f"{PROCEDURE}, n={c.n}"
     if len(parts) == 1:
         found = parts[0]
     elif c.rule == "orders":
