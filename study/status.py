@@ -12,7 +12,14 @@ from pathlib import Path
 
 from study.decide.allocate import lacking
 from study.folder_lock import holder
-from study.records import Status, TrialRecord, rank_configurations, read_meta, read_records
+from study.records import (
+    Status,
+    TrialRecord,
+    params_text,
+    rank_configurations,
+    read_meta,
+    read_records,
+)
 from study.records.decisions import read_decide_plan
 from study.records.frame import study_folder
 from study.records.running import read_running
@@ -39,7 +46,7 @@ def status_text(name_or_dir: str | Path, top_k: int = TOP_K, now: float | None =
             minutes = (now - float(info.get("started_unix", now))) / 60
             lines.append(
                 f"  {trial_id} ({info.get('phase', '?')}, {minutes:.1f} min): "
-                f"{_params(info.get('params', {}))}"
+                f"{params_text(info.get('params', {}))}"
             )
     lines += _top(rows, top_k)
     floors = meta.floors("dev") if meta else None
@@ -50,12 +57,6 @@ def status_text(name_or_dir: str | Path, top_k: int = TOP_K, now: float | None =
         lines.append(f"floors (no training, dev): {shown}")
     lines += _left(folder, rows, meta)
     return "\n".join(lines)
-
-
-def _params(params: dict) -> str:
-    return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
-    )
 
 
 def _top(rows: list[TrialRecord], k: int) -> list[str]:
@@ -69,7 +70,7 @@ def _top(rows: list[TrialRecord], k: int) -> list[str]:
         dev_text = f"{sum(dev) / len(dev):.4f}" if dev else "-"
         params = {k: v for k, v in config.best_record.params.items() if k != "seed"}
         out.append(
-            f"  {i}. val {config.mean_score:.4f}  dev {dev_text}  seeds {seeds}  {_params(params)}"
+            f"  {i}. val {config.mean_score:.4f}  dev {dev_text}  seeds {seeds}  {params_text(params)}"
         )
     return out
 

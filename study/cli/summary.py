@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from study.plan import StudyPlan
-from study.records import Status, best, read_records
-
-
-def params_text(params: dict) -> str:
-    """'method=lora r=16 targets=qkv lr=0.0003' (floats to 4 significant digits)."""
-    return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
-    )
+from study.records import Status, best, params_text, read_records
 
 
 def print_summary(plan: StudyPlan) -> bool:

@@ -30,7 +30,13 @@ from study.records.record import (
     Status,
     TrialRecord,
 )
-from study.records.select import Configuration, best, config_key, rank_configurations
+from study.records.select import (
+    Configuration,
+    best,
+    config_key,
+    params_text,
+    rank_configurations,
+)
 
 __all__ = [
     "COUNTS",
@@ -51,6 +57,7 @@ __all__ = [
     "best_record",
     "config_key",
     "finished_records",
+    "params_text",
     "rank_configurations",
     "read_meta",
     "read_records",

@@ -22,6 +22,13 @@ IGNORED_FIELDS = ("seed", "threads", "inject_fault")
 """Config fields that are not part of a configuration's identity."""
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """A trial's params in words, e.g. 'method=lora r=16 lr=0.0003' (floats to 4 digits)."""
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
 def config_key(config: dict[str, Any]) -> str:
     """A configuration's identity: its fields but IGNORED_FIELDS, as sorted JSON."""
     kept = {k: v for k, v in config.items() if k not in IGNORED_FIELDS}
