@@ -85,3 +85,12 @@ def test_after_a_crash_it_says_not_running_and_names_the_lost_trials(tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "no study at" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_status_before_the_first_trial_finishes_reads_study_json(tmp_path):
+    write_meta(tmp_path, StudyMeta(study="mine", samples=4, baseline={"dev": FLOORS}))
+    mark_running(tmp_path, "a", "search", {"r": 4})
+    with hold_study_folder(tmp_path):
+        text = status_text(tmp_path)
+    assert "trials: 0 finished" in text and "1 running now:" in text
+    assert "no completed trial yet" in text and "left to run: search 4 of 4" in text

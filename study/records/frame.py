@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from study.errors import UserError
 from study.records.jsonl import read_records
+from study.records.meta import STUDY_META
 from study.records.record import TRIALS
 
 if TYPE_CHECKING:
@@ -38,10 +39,11 @@ SCORES = ("sst", "para", "sts", "overall", "val_sst", "val_para", "val_sts", "va
 
 
 def study_folder(name_or_dir: str | Path) -> Path:
-    """A study folder from a folder path or a study name (runs/NAME); one line if neither."""
+    """A study folder from a folder path or a study name (runs/NAME): one with trials.jsonl,
+    or with study.json while its first trial still runs; one line if neither."""
     path = Path(name_or_dir).expanduser()
     for folder in (path, Path("runs") / str(name_or_dir)):
-        if (folder / TRIALS).is_file():
+        if (folder / TRIALS).is_file() or (folder / STUDY_META).is_file():
             return folder
     raise UserError(
         f"no study at {name_or_dir}: neither {path}/{TRIALS} nor runs/{name_or_dir}/{TRIALS} "
