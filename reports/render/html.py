@@ -32,7 +32,8 @@ td.reversed, td.differs { background: #f4cccc; }
 td.inconclusive, td.undecided, td.undecided-within-the-budget { background: #fff2cc; }
 td.pending, td.not-run { background: #eeeeee; }
 dl { display: grid; grid-template-columns: 14em 1fr; gap: 2px 12px; }
-dt { color: #555; } dd { margin: 0; }
+dt { color: #555; } dd { margin: 0; overflow-wrap: anywhere; }
+td { overflow-wrap: anywhere; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 p.note { font-size: 0.85em; color: #444; }
 nav li { margin: 2px 0; }
