@@ -181,7 +181,8 @@ class StudyRecorder(tune.Callback):
         done = {r.trial_id for r in rows}
         running = sum(t.status == "RUNNING" and t.trial_id not in done for t in trials)
         minutes = (time.time() - self.started) / 60
-        total = self.total
+        # getattr: a restored experiment unpickles the callback an earlier release made
+        total = getattr(self, "total", None)
         if total is None and self.phase != "search":  # a restored grid: the trials Tune knows
             total = len(trials)
         line = progress_line(self.plan, rows, running, minutes, waiting, total, self.phase)
