@@ -252,22 +252,22 @@ def _text(data: dict, key: str, where: str, default: str | None = None) -> str:
     return value
 
 
-def _mapping(data: dict, key: str, where: str, default: dict) -> dict:
+def _typed(data: dict, key: str, where: str, default: Any, kind: type, word: str) -> Any:
+    """data[key] (default when absent or null), which must be a `kind` ("a mapping", "a list")."""
     value = data.get(key, default)
     if value is None:
         value = default
-    if not isinstance(value, dict):
-        raise UserError(f"{where}: {key} must be a mapping, got {value!r}")
-    return dict(value)
+    if not isinstance(value, kind):
+        raise UserError(f"{where}: {key} must be {word}, got {value!r}")
+    return kind(value)
+
+
+def _mapping(data: dict, key: str, where: str, default: dict) -> dict:
+    return _typed(data, key, where, default, dict, "a mapping")
 
 
 def _list(data: dict, key: str, where: str, default: list) -> list:
-    value = data.get(key, default)
-    if value is None:
-        value = default
-    if not isinstance(value, list):
-        raise UserError(f"{where}: {key} must be a list, got {value!r}")
-    return value
+    return _typed(data, key, where, default, list, "a list")
 
 
 def _scale(scale: Any, key: str, where: str) -> None:

@@ -93,7 +93,7 @@ def judge_planned(
     if any(not s > 0 for s in c.s0):
         words = "the pilot's differences have no spread: the procedure gives no interval"
         return dataclasses.replace(base, verdict="undecided", to_decide=words)
-    parts = [_stein_part(base, c, k, s0, arms) for k, s0 in zip(_contrasts(c), c.s0, strict=True)]
+    parts = [_stein_part(base, c, k, s0, arms) for k, s0 in zip(contrasts(c), c.s0, strict=True)]
     trials = tuple(str(arms[a][s].trial_id) for a in c.arms for s in c.seeds)
     note = f"seeds {started} + {given}: {c.why}" if c.why else f"{PROCEDURE}, n={c.n}"
     if len(parts) == 1:
@@ -119,7 +119,8 @@ def judge_planned(
     return dataclasses.replace(found, trials=trials, note=f"{note}. {found.note}".strip())
 
 
-def _contrasts(c: ClaimPlan) -> list[Contrast]:
+def contrasts(c: ClaimPlan) -> list[Contrast]:
+    """The plan's contrasts as the claims module's Contrast (values per seed)."""
     return [Contrast(k.effect, k.kind, k.weights, k.min_effect) for k in c.contrasts]
 
 

@@ -24,14 +24,13 @@ from dataclasses import replace
 from typing import Any
 
 from reports.findings.claims import Claim, Contrast, paper_claims
-from reports.findings.decided import arm_rows
+from reports.findings.decided import arm_rows, contrasts
 from reports.stats import LEVEL, MIN_EFFECT, MIN_PAIRS
 from reports.stein import PROCEDURE, planned_pairs
 from study.records import TrialRecord, rank_configurations
-from study.records.decisions import ClaimPlan, ContrastPlan, DecidePlan
+from study.records.decisions import DECIDE_FORMAT, ClaimPlan, ContrastPlan, DecidePlan
 from study.tuning.reruns import SEED, params_key
 
-DECIDE_FORMAT = 1
 MAX_PAIRS = 1000
 """A claim whose n is above this is left undecided (its spread is large against E)."""
 
@@ -230,10 +229,6 @@ def decide_seconds(rows: list[TrialRecord]) -> float:
 def pilot_complete(p: ClaimPlan, rows: list[TrialRecord]) -> bool:
     done = completed_points(rows)
     return all((params_key(a), s) in done for s in p.pilot for a in p.arms.values())
-
-
-def contrasts(p: ClaimPlan) -> list[Contrast]:
-    return [Contrast(k.effect, k.kind, k.weights, k.min_effect) for k in p.contrasts]
 
 
 def plan_second_stage(plan: DecidePlan, rows: list[TrialRecord]) -> DecidePlan:

@@ -24,7 +24,7 @@ from study.decide.allocate import (
 )
 from study.records import read_records
 from study.records.decisions import DecidePass, DecidePlan, read_decide_plan, write_decide_plan
-from study.tuning.reruns import SEED
+from study.tuning.reruns import SEED, params_key
 
 if TYPE_CHECKING:
     from study.plan import StudyPlan
@@ -83,8 +83,6 @@ def decide_phase(plan: StudyPlan, stage1: dict[str, Any] | None) -> None:
 
 
 def _unrecorded(point: dict[str, Any], rows: list) -> bool:
-    from study.tuning.reruns import params_key
-
     key, seed = params_key(point), point.get(SEED)
     return not any(
         r.phase == DECIDE_PHASE and r.seed_value == seed and params_key(r.params) == key

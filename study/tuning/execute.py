@@ -87,11 +87,9 @@ def execute(
             write_meta(plan.study_dir, meta)
         stage1 = None
         if plan.spec.kind == "merge":  # stage 1: per-task adapters, trained once (or reused)
-            from study.merge.stage1 import prepare_task_adapters
-
             where = plan.study_dir / "stage1"
             print(f"{plan.spec.name} stage 1: per-task adapters in {where}", file=sys.stderr)
-            stage1 = prepare_task_adapters(plan.base, plan.study_dir, plan.seeds, progress=True)
+            stage1 = stage1_for(plan, plan.seeds)
         exp_path = f"{plan.storage}/{plan.spec.name}"
         if plan.resume and tune.Tuner.can_restore(exp_path):
             print(f"resuming {plan.spec.name} from {exp_path}", file=sys.stderr)
