@@ -3,7 +3,9 @@ over exactly the seeds the plan fixed (reports/stein.py), in this order of prece
 
     no practical difference   the interval lies within ±E (an A ≥ B claim then holds)
     holds / reversed          the interval lies above / below 0 (differs, for "no difference")
-    undecided within the budget   the budget could not pay for its seeds: what it still needs
+    undecided within the budget   the budget could not pay for its seeds, and the interval
+                              over its pilot decides nothing: what it still needs (a pilot
+                              interval that does decide gives the verdicts above)
     pending                   its seeds are still running (or the phase was interrupted)
     undecided                 its n ran and the interval still spans 0 and E, or its pilot had
                               no spread, or its trials kept failing
@@ -89,12 +91,32 @@ def judge_planned(
     )
     lacking = [(p, s) for s in c.seeds for a, p in c.arms.items() if s not in arms[a]]
     if not c.planned or lacking:
-        return _unfinished(base, c, plan, lacking, running)
+        unfinished = _unfinished(base, c, plan, lacking, running)
+        if c.planned and unfinished.verdict == "undecided within the budget":
+            return _at_pilot(unfinished, c, arms)
+        return unfinished
     if any(not s > 0 for s in c.s0):
         words = "the pilot's differences have no spread: the procedure gives no interval"
         return dataclasses.replace(base, verdict="undecided", to_decide=words)
-    parts = [_stein_part(base, c, k, s0, arms) for k, s0 in zip(contrasts(c), c.s0, strict=True)]
-    trials = tuple(str(arms[a][s].trial_id) for a in c.arms for s in c.seeds)
+    found = _read(base, c, arms, c.seeds)
+    if found.verdict == "inconclusive":
+        found = dataclasses.replace(
+            found,
+            verdict="undecided",
+            to_decide=f"the planned n={c.n} ran and the interval still spans 0 and E",
+        )
+    return found
+
+
+def _read(
+    base: Finding, c: ClaimPlan, arms: dict[str, dict[int, TrialRecord]], seeds: tuple[int, ...]
+) -> Finding:
+    """The claim's verdict from Stein's intervals over these seeds (all of them run)."""
+    started, given, minutes = base.started_with, base.given, base.minutes
+    parts = [
+        _stein_part(base, c, k, s0, arms, seeds) for k, s0 in zip(contrasts(c), c.s0, strict=True)
+    ]
+    trials = tuple(str(arms[a][s].trial_id) for a in c.arms for s in seeds)
     note = f"seeds {started} + {given}: {c.why}" if c.why else f"{PROCEDURE}, n={c.n}"
     if len(parts) == 1:
         found = parts[0]
@@ -110,13 +132,30 @@ def judge_planned(
             why=c.why,
             minutes=minutes,
         )
-    if found.verdict == "inconclusive":
-        found = dataclasses.replace(
-            found,
-            verdict="undecided",
-            to_decide=f"the planned n={c.n} ran and the interval still spans 0 and E",
-        )
     return dataclasses.replace(found, trials=trials, note=f"{note}. {found.note}".strip())
+
+
+def _at_pilot(unfunded: Finding, c: ClaimPlan, arms: dict[str, dict[int, TrialRecord]]) -> Finding:
+    """A planned claim the budget could not fund, read over its pilot's seeds.
+
+    Its n is then n0, a function of the pilots' sds and the budget alone, never of a mean; for
+    normal differences a pilot's mean is independent of every pilot's sd, so the interval covers
+    95% as at Stein's n (tests/reports/test_stein.py simulates a budget too). What the budget
+    denied is power, not validity: a pilot interval that decides is a finding, one that does not
+    stays "undecided within the budget" with the seeds it would still take.
+    """
+    if any(not s > 0 for s in c.s0) or any(s not in arms[a] for a in c.arms for s in c.pilot):
+        return unfunded
+    found = _read(unfunded, c, arms, c.pilot)
+    if found.verdict == "inconclusive":
+        return dataclasses.replace(
+            found, verdict="undecided within the budget", to_decide=unfunded.to_decide
+        )
+    note = (
+        f"read at its pilot's {len(c.pilot)} seeds: the budget did not fund n={c.n} "
+        "(80% power against E)"
+    )
+    return dataclasses.replace(found, note=f"{note}. {found.note}".strip(), to_decide="")
 
 
 def contrasts(c: ClaimPlan) -> list[Contrast]:
@@ -124,8 +163,10 @@ def contrasts(c: ClaimPlan) -> list[Contrast]:
     return [Contrast(k.effect, k.kind, k.weights, k.min_effect) for k in c.contrasts]
 
 
-def _stein_part(base: Finding, c: ClaimPlan, k: Contrast, s0: float, arms: dict) -> Finding:
-    values = k.values(arms, list(c.seeds))
+def _stein_part(
+    base: Finding, c: ClaimPlan, k: Contrast, s0: float, arms: dict, seeds: tuple[int, ...]
+) -> Finding:
+    values = k.values(arms, list(seeds))
     n, n0 = len(values), len(c.pilot)
     mean = sum(values) / n
     low, high = interval(mean, s0, n0, n, c.level)

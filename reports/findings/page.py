@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from reports.findings.verdicts import ALPHA, Finding, interval_text
+from reports.findings.verdicts import ALPHA, Finding, interval_text, verdict_words
 from reports.palette import PAGE_SIZE, page_note, page_title
 from reports.stats import MIN_EFFECT, MIN_PAIRS
 from reports.stein import PROCEDURE
@@ -53,9 +53,7 @@ def cell_texts(f: Finding) -> list[str]:
     if f.started_with is not None:  # --decide: the seeds it had, was given, and their cost
         given = f"{f.started_with} + {f.given} seeds, {f.minutes or 0:.0f} min"
         decide = given if decide == "–" else f"{given}; {decide}"
-    verdict = f.verdict
-    if f.verdict == "holds" and f.reading == "within ±E":
-        verdict = "holds (no practical difference)"
+    verdict = verdict_words(f)
     return [
         textwrap.fill(f.claim, 30),
         textwrap.fill(f.source, 14),
@@ -77,7 +75,9 @@ DECIDE_NOTE = (
     "degrees of freedom: its 95% coverage holds although n depends on the data. 'a + b': the "
     "seeds it started with and those it was given; min: their recorded trial minutes. "
     "Precedence: within ±E is 'no practical difference' (an A ≥ B claim then holds), then "
-    "holds / reversed, then undecided within the budget, then pending."
+    "holds / reversed, then undecided within the budget, then pending. A claim the budget "
+    "could not fund is read over its pilot's seeds (n0 then depends on the sds and the budget "
+    "alone, so the interval still covers): it decides when that interval does."
 )
 
 

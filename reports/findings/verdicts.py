@@ -130,6 +130,14 @@ as "no practical difference" (Finding.reading says which). same: no difference."
 KINDS = tuple(VERDICTS)
 
 
+def verdict_words(f: Finding) -> str:
+    """The verdict as the page and `run` print it: a claim that holds because its interval lies
+    within ±E (A ≥ B, or "no difference") says so."""
+    if f.verdict == "holds" and f.reading == "within ±E":
+        return "holds (no practical difference)"
+    return f.verdict
+
+
 def read_interval(low, high, effect: float):  # noqa: ANN001, ANN201
     """The READINGS entry of each interval (floats or numpy arrays of them)."""
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reports.findings.decided import MAX_TRIES, decided_findings, tries
-from reports.findings.verdicts import interval_text
+from reports.findings.verdicts import interval_text, verdict_words
 from study.decide.allocate import (
     lacking,
     n0_for,
@@ -127,8 +127,15 @@ def seed_range(seeds: tuple[int, ...]) -> str:
 def print_verdicts(dplan: DecidePlan, rows: list) -> None:
     print(f"decided with {dplan.procedure} (E={dplan.min_effect:g}):")
     for f in decided_findings(dplan, rows, running=False):
-        extra = f" [{f.reading}]" if f.reading and f.verdict == "holds" else ""
+        verdict = verdict_words(f)
+        if verdict == "holds" and f.reading:
+            verdict = f"holds ({f.reading})"
+        if f.min_effect != dplan.min_effect:  # a claim on its own scale (the rank slope)
+            verdict = f"{verdict} with E={f.min_effect:g}"
         words = f"; {f.to_decide}" if f.to_decide else ""
+        c = dplan.claim(f.claim)
+        if c is not None and c.n and not c.funded and f.to_decide == "" and f.n < c.n:
+            words = f"; read at its pilot: the budget did not fund n={c.n}"
         seeds = f"{f.started_with} + {f.given} seeds, {f.minutes or 0:.1f} min"
-        shown = f" {interval_text(f)}" if interval_text(f) != "–" else ""
-        print(f"  {f.claim}: {f.verdict}{extra}{shown} ({seeds}{words})")
+        shown = f": {interval_text(f)}" if interval_text(f) != "–" else ""
+        print(f"  {f.claim}: {verdict}{shown} ({seeds}{words})")

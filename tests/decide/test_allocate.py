@@ -110,6 +110,36 @@ def test_the_budget_funds_the_cheapest_claims_first_and_a_new_budget_funds_more(
     assert next(c for c in richer.claims if c.claim == r128.claim).funded
 
 
+def test_a_claim_the_budget_cannot_fund_is_read_at_its_pilot_and_decides_when_it_does():
+    """r=128 lifted by 0.02: pilot differences 0.014, 0.028, 0.018 (mean 0.020, s0 0.00721).
+    Stein's n = ceil(((4.303 + 1.061) * 0.00721 / 0.005)^2) = 60, far above a one-trial budget.
+    Its n is then the pilot's 3, fixed by s0 and the budget, never the mean: the interval
+    0.020 ± 4.303 * 0.00721 / sqrt(3) = [0.0021, 0.0379] lies above 0, so it holds."""
+    from scipy import stats
+
+    lifted = dict(PAPER)
+    lifted[("lora", 128, "all_linear", "all")] = (0.765, 0.780, 0.768)
+    rows = _paper_rows(lifted)
+    staged = plan_second_stage(_plan(rows, budget_s=60.0), rows)
+    r128 = next(c for c in staged.claims if c.claim.startswith("r=128"))
+    diffs = (0.765 - 0.751, 0.780 - 0.752, 0.768 - 0.750)
+    mean = sum(diffs) / 3
+    s0 = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
+    half = stats.t.ppf(0.975, 2) * s0 / math.sqrt(3)
+    assert not r128.funded and r128.n == 60 and s0 == pytest.approx(0.0072111, rel=1e-4)
+    found = {f.claim: f for f in decided_findings(staged, rows, running=False)}
+    got = found[r128.claim]
+    assert got.verdict == "holds" and got.reading == "above 0" and got.to_decide == ""
+    assert got.n == 3 and got.mean == pytest.approx(mean)
+    assert (got.low, got.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert got.low == pytest.approx(0.0021, abs=1e-4) and "read at its pilot" in got.note
+    # the unlifted r=128 pilot spans 0 and E: still "undecided within the budget"
+    plain = plan_second_stage(_plan(_paper_rows(), budget_s=60.0), _paper_rows())
+    left = {f.claim: f for f in decided_findings(plain, _paper_rows(), running=False)}
+    assert left[r128.claim].verdict == "undecided within the budget"
+    assert left[r128.claim].low < 0 < left[r128.claim].high
+
+
 def test_a_running_study_reads_pending_and_the_plan_survives_a_round_trip(tmp_path):
     rows = _paper_rows()
     staged = plan_second_stage(_plan(rows), rows)

@@ -32,10 +32,15 @@ EFFECTS = (0.0, E, 3 * E)
 SE_MISS = math.sqrt(0.05 * 0.95 / CLAIMS)  # the standard error of a 5% share
 
 
-def simulate(mu: float, sd: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def simulate(
+    mu: float, sd: float, rng: np.random.Generator, funds: float = math.inf
+) -> dict[str, np.ndarray]:
+    """funds: the most pairs a budget pays for; a claim that needs more stays at its pilot
+    (run --decide reads an unfunded claim over its pilot's seeds)."""
     pilot = rng.normal(mu, sd, (CLAIMS, N0))
     s0 = pilot.std(axis=1, ddof=1)
     n = planned_pairs(s0, N0, E)  # from the pilot's sd alone
+    n = np.where(n <= funds, n, N0)  # the budget reads s0 (through n), never the mean
     extra = n - N0
     rest = rng.normal(mu, sd / np.sqrt(np.maximum(extra, 1)))
     mean = (pilot.sum(axis=1) + np.where(extra > 0, rest * extra, 0.0)) / n
@@ -76,6 +81,27 @@ def test_stein_covers_and_keeps_false_findings_at_five_percent(mu, sd):
         assert false <= 0.05 + 3 * SE_MISS
     if mu >= E:  # 80% power against E by design; the t.8 margin makes it at least that
         assert power >= 0.80 - 3 * math.sqrt(0.8 * 0.2 / CLAIMS)
+
+
+@pytest.mark.parametrize("mu", (0.0, E))
+def test_a_budget_that_leaves_claims_at_their_pilot_keeps_the_coverage(mu):
+    """At sd 0.0036 Stein's n is above 10 for about 70% of the claims: a budget of 10 pairs
+    leaves those at their pilot of 3, read there. n still depends on s0 alone, so coverage and
+    the false findings hold; power is what the budget costs."""
+    rng = np.random.default_rng(11 + int(1e4 * mu))
+    out = simulate(mu, 0.0036, rng, funds=10)
+    covered = float(((out["low"] <= mu) & (mu <= out["high"])).mean())
+    at_pilot = float((out["n"] == N0).mean())
+    verdict = out["verdict"]
+    false = float(np.isin(verdict, ("holds", "reversed")).mean()) if mu == 0 else math.nan
+    print(
+        f"\nbudget of 10 pairs, mu={mu}: {at_pilot:.2f} at the pilot, coverage {covered:.4f}, "
+        f"false findings {false:.3f}"
+    )
+    assert 0.3 < at_pilot < 0.9  # the budget binds
+    assert covered >= 0.95 - 3 * SE_MISS
+    if mu == 0:
+        assert false <= 0.05 + 3 * SE_MISS
 
 
 def test_adding_seeds_until_the_interval_excludes_zero_fails_the_same_bound():
