@@ -93,18 +93,45 @@ def judge_planned(
     if not c.planned or lacking:
         unfinished = _unfinished(base, c, plan, lacking, running)
         if c.planned and unfinished.verdict == "undecided within the budget":
-            return _at_pilot(unfinished, c, arms)
+            return _judge(unfinished, c, arms, c.pilot, unfunded=True)
         return unfinished
-    if any(not s > 0 for s in c.s0):
+    return _judge(base, c, arms, c.seeds, unfunded=False)
+
+
+def _judge(
+    base: Finding,
+    c: ClaimPlan,
+    arms: dict[str, dict[int, TrialRecord]],
+    seeds: tuple[int, ...],
+    unfunded: bool,
+) -> Finding:
+    """The verdict over these seeds: all of the plan's, or, for a claim the budget could not
+    fund (base is then its "undecided within the budget" finding), its pilot's.
+
+    An unfunded claim's n is n0, a function of the pilots' sds and the budget alone, never of
+    a mean; for normal differences a pilot's mean is independent of every pilot's sd, so the
+    interval covers 95% as at Stein's n (tests/reports/test_stein.py simulates a budget too).
+    The budget denies power, not validity: a pilot interval that decides is a finding.
+    """
+    if any(not s > 0 for s in c.s0) or any(s not in arms[a] for a in c.arms for s in seeds):
+        if unfunded:
+            return base
         words = "the pilot's differences have no spread: the procedure gives no interval"
         return dataclasses.replace(base, verdict="undecided", to_decide=words)
-    found = _read(base, c, arms, c.seeds)
+    found = _read(base, c, arms, seeds)
     if found.verdict == "inconclusive":
-        found = dataclasses.replace(
-            found,
-            verdict="undecided",
-            to_decide=f"the planned n={c.n} ran and the interval still spans 0 and E",
+        if unfunded:
+            return dataclasses.replace(
+                found, verdict="undecided within the budget", to_decide=base.to_decide
+            )
+        words = f"the planned n={c.n} ran and the interval still spans 0 and E"
+        return dataclasses.replace(found, verdict="undecided", to_decide=words)
+    if unfunded:
+        note = (
+            f"read at its pilot's {len(c.pilot)} seeds: the budget did not fund n={c.n} "
+            "(80% power against E)"
         )
+        return dataclasses.replace(found, note=f"{note}. {found.note}".strip(), to_decide="")
     return found
 
 
@@ -133,29 +160,6 @@ def _read(
             minutes=minutes,
         )
     return dataclasses.replace(found, trials=trials, note=f"{note}. {found.note}".strip())
-
-
-def _at_pilot(unfunded: Finding, c: ClaimPlan, arms: dict[str, dict[int, TrialRecord]]) -> Finding:
-    """A planned claim the budget could not fund, read over its pilot's seeds.
-
-    Its n is then n0, a function of the pilots' sds and the budget alone, never of a mean; for
-    normal differences a pilot's mean is independent of every pilot's sd, so the interval covers
-    95% as at Stein's n (tests/reports/test_stein.py simulates a budget too). What the budget
-    denied is power, not validity: a pilot interval that decides is a finding, one that does not
-    stays "undecided within the budget" with the seeds it would still take.
-    """
-    if any(not s > 0 for s in c.s0) or any(s not in arms[a] for a in c.arms for s in c.pilot):
-        return unfunded
-    found = _read(unfunded, c, arms, c.pilot)
-    if found.verdict == "inconclusive":
-        return dataclasses.replace(
-            found, verdict="undecided within the budget", to_decide=unfunded.to_decide
-        )
-    note = (
-        f"read at its pilot's {len(c.pilot)} seeds: the budget did not fund n={c.n} "
-        "(80% power against E)"
-    )
-    return dataclasses.replace(found, note=f"{note}. {found.note}".strip(), to_decide="")
 
 
 def contrasts(c: ClaimPlan) -> list[Contrast]:
