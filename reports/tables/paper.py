@@ -123,10 +123,30 @@ def table1(rows: list[TrialRecord]) -> Table | None:
             "beside it only. Then one row per configuration (head design and task order): n "
             "counts its seeds. A pooled row mixes task orders: its spread is over "
             "configurations, so it has no seed interval. " + _starts(configs),
+            orders_run(full, "full_finetune"),
             DIFF_NOTE,
             COMPLETED_NOTE,
             PARAMS_NOTE,
         ],
+    )
+
+
+def orders_run(rows: list[TrialRecord], study: str) -> str:
+    """Which of the paper's six task orders have trials here, so a table that ran a subset (the
+    cpu scale's preset: search_spaces/<study>.py) names it rather than reading as the whole."""
+    paper = ref.table3_orders()
+    ran = sorted(
+        {task_order(r) for r in rows},
+        key=lambda o: (o not in paper, paper.index(o) if o in paper else 0, o),
+    )
+    scales = sorted({str(config(r).get("scale", "?")) for r in rows})
+    shown = ", ".join(order_label(o) for o in ran)
+    if set(paper) <= set(ran):
+        return f"Task orders: all {len(paper)} of the paper's ({shown})."
+    return (
+        f"Task orders run: {shown}, {len(ran)} of the paper's {len(paper)} (the "
+        f"{'/'.join(scales)} scale's preset, search_spaces/{study}.py); the others have no "
+        "trials here."
     )
 
 
@@ -262,6 +282,7 @@ def table3(rows: list[TrialRecord]) -> Table | None:
             "over every stage-1 seed it was applied to; and the paper's λ, where it has one, "
             "beside the paper's value. n_settings in the CSV is how many settings were tried. "
             "FedAvg is what the paper calls AvgFed.",
+            *([orders_run(seq, "multitask_order")] if seq else []),
             DIFF_NOTE,
             COMPLETED_NOTE,
             PARAMS_NOTE,

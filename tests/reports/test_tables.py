@@ -90,3 +90,28 @@ def test_a_row_below_the_floor_says_so_and_the_table_names_each_designs_start():
     notes = " ".join(t1.notes)
     assert "design 1: mean pooling, Eq. 4/5 pair heads, head lr 0.003, lr 5e-05" in notes
     assert "design 2: mean pooling, calibrated cosine (Eq. 2, W = I) pair heads" in notes
+
+
+def test_tables_1_and_3_name_the_task_orders_a_subset_ran():
+    """The cpu preset runs 1 of the paper's 6 orders in full_finetune and its 3 rotations in
+    multitask_order: each table's note names them and says the others have no trials."""
+    full = {"method": "full", "mode": "sequential", "head_design": 3, "scale": "cpu"}
+    rows = [record(f"f{s}", s, 0.70, task_order=["sst", "para", "sts"], **full) for s in range(3)]
+    seq = {"mode": "sequential", "r": 64, "targets": "all_linear", "scale": "cpu"}
+    rotations = (["sst", "para", "sts"], ["para", "sts", "sst"], ["sts", "sst", "para"])
+    rows += [
+        record(f"o{i}{s}", s, 0.70, task_order=order, **seq)
+        for i, order in enumerate(rotations)
+        for s in range(3)
+    ]
+    t1_notes = " ".join(table1(rows).notes)
+    assert (
+        "Task orders run: SST-Para-STS, 1 of the paper's 6 (the cpu scale's preset, "
+        "search_spaces/full_finetune.py); the others have no trials here." in t1_notes
+    )
+    t3_notes = " ".join(table3(rows).notes)
+    assert "3 of the paper's 6 (the cpu scale's preset, search_spaces/multitask_order.py)" in (
+        t3_notes
+    )
+    for order in ("SST-Para-STS", "Para-STS-SST", "STS-SST-Para"):
+        assert order in t3_notes
