@@ -13,13 +13,13 @@ from model.encoder import EMBEDDED_SHA256
 from model.spec import TASKS
 from reports.figures.trials import format_duration
 from reports.loading import Source, StudyData
-from reports.rows import config, number, status_counts
+from reports.rows import config, number, order_label, status_counts, task_order
 from study.records import Status, StudyMeta, best
 from study.scales import RECIPE_VERSION
 
 UNKNOWN = "unknown"
 LIBRARIES = ("torch", "transformers", "peft", "ray", "optuna")
-REPORT_LIBRARIES = ("peft-study", "matplotlib", "pandas", "optuna", "pypdf")
+REPORT_LIBRARIES = ("peft-study", "matplotlib", "pandas", "optuna")  # what the report imports
 
 TASK_ORDER = TASKS
 SPLIT_ORDER = ("train", "dev", "test")
@@ -123,7 +123,12 @@ def _config_text(row) -> str:  # noqa: ANN001
     c = config(row)
     if row.kind == "merge":
         return f"merge {c.get('merge_method')}"
-    text = f"{c.get('method')} r={c.get('r')} {c.get('targets')} bias {c.get('bias')}"
+    if c.get("method") == "full":  # r, targets and bias mean nothing when every weight trains
+        text = f"full fine-tuning, head design {c.get('head_design')}"
+    else:
+        text = f"{c.get('method')} r={c.get('r')} {c.get('targets')} bias {c.get('bias')}"
+    if c.get("mode") == "sequential" and c.get("task_order"):
+        text += f", order {order_label(task_order(row))}"
     return text + f", seed {row.seed}" if row.seed is not None else text
 
 
