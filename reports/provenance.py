@@ -13,7 +13,7 @@ from model.encoder import EMBEDDED_SHA256
 from model.spec import TASKS
 from reports.figures.trials import format_duration
 from reports.loading import Source, StudyData
-from reports.rows import config, number, order_label, status_counts, task_order
+from reports.rows import config, mode, number, order_label, status_counts, task_order
 from study.records import Status, StudyMeta, best
 from study.scales import RECIPE_VERSION
 
@@ -127,7 +127,7 @@ def _config_text(row) -> str:  # noqa: ANN001
         text = f"full fine-tuning, head design {c.get('head_design')}"
     else:
         text = f"{c.get('method')} r={c.get('r')} {c.get('targets')} bias {c.get('bias')}"
-    if c.get("mode") == "sequential" and c.get("task_order"):
+    if mode(row) == "sequential":
         text += f", order {order_label(task_order(row))}"
     return text + f", seed {row.seed}" if row.seed is not None else text
 

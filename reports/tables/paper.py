@@ -135,10 +135,8 @@ def orders_run(rows: list[TrialRecord], study: str) -> str:
     """Which of the paper's six task orders have trials here, so a table that ran a subset (the
     cpu scale's preset: search_spaces/<study>.py) names it rather than reading as the whole."""
     paper = ref.table3_orders()
-    ran = sorted(
-        {task_order(r) for r in rows},
-        key=lambda o: (o not in paper, paper.index(o) if o in paper else 0, o),
-    )
+    rank = {o: i for i, o in enumerate(paper)}  # the paper's order of rows; others after
+    ran = sorted({task_order(r) for r in rows}, key=lambda o: (rank.get(o, len(paper)), o))
     scales = sorted({str(config(r).get("scale", "?")) for r in rows})
     shown = ", ".join(order_label(o) for o in ran)
     if set(paper) <= set(ran):
